@@ -1,0 +1,175 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+// run runs the command line args with env (whose Stdout and Stderr it
+// replaces) and returns the exit code and what was printed.
+func run(t *testing.T, env Env, args []string, extra ...Command) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	env.Stdout, env.Stderr = &out, &errOut
+	code = Run(context.Background(), args, env, extra...)
+	return code, out.String(), errOut.String()
+}
+
+func TestHelpListsEveryVerb(t *testing.T) {
+	extra := []Command{
+		{Name: "serve", Summary: "run the Wedge host", Run: func(context.Context, Env, []string) int { return 0 }},
+		{Name: "dev", Summary: "serve a worker locally", Run: func(context.Context, Env, []string) int { return 0 }},
+		{Name: "zz-custom", Summary: "something else", Run: func(context.Context, Env, []string) int { return 0 }},
+	}
+	verbs := []string{"serve", "init", "dev", "build", "deploy", "versions", "rollback", "tenant", "zz-custom"}
+	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}} {
+		code, out, errOut := run(t, Env{}, args, extra...)
+		if code != ExitOK || errOut != "" {
+			t.Fatalf("%v: exit %d, stderr %q", args, code, errOut)
+		}
+		// Every verb on its own line, in help order.
+		last := -1
+		for _, v := range verbs {
+			i := strings.Index(out, "\n  "+v+" ")
+			if i < 0 {
+				t.Errorf("%v: help does not list %q:\n%s", args, v, out)
+				continue
+			}
+			if i < last {
+				t.Errorf("%v: %q is out of order:\n%s", args, v, out)
+			}
+			last = i
+		}
+	}
+
+	// Without extras, only what exists is listed.
+	_, out, _ := run(t, Env{}, []string{"help"})
+	for _, v := range []string{"serve", "dev", "tail", "secret", "kv"} {
+		if strings.Contains(out, "\n  "+v+" ") {
+			t.Errorf("help lists %q, which is not registered:\n%s", v, out)
+		}
+	}
+	for _, c := range builtins(false) {
+		if !strings.Contains(out, "\n  "+c.Name+" ") || !strings.Contains(out, c.Summary) {
+			t.Errorf("help does not list %q with its summary", c.Name)
+		}
+	}
+}
+
+func TestNoArgs(t *testing.T) {
+	code, out, errOut := run(t, Env{}, nil)
+	if code != ExitUsage || out != "" || !strings.Contains(errOut, "\n  deploy ") {
+		t.Errorf("no args: exit %d, stdout %q, stderr %q; want 2 and the command list on stderr", code, out, errOut)
+	}
+}
+
+func TestCommandHelp(t *testing.T) {
+	for _, c := range builtins(false) {
+		for _, args := range [][]string{{c.Name, "-h"}, {c.Name, "--help"}, {"help", c.Name}} {
+			code, out, errOut := run(t, Env{}, args)
+			if code != ExitOK || errOut != "" || !strings.HasPrefix(out, "Usage: wedge "+c.Name) {
+				t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+			}
+		}
+	}
+}
+
+func TestExtraCommandReplacesBuiltin(t *testing.T) {
+	var got []string
+	build := Command{Name: "build", Summary: "custom build", Run: func(_ context.Context, _ Env, args []string) int {
+		got = args
+		return 7
+	}}
+	code, _, _ := run(t, Env{}, []string{"build", "x"}, build)
+	if code != 7 || len(got) != 1 || got[0] != "x" {
+		t.Errorf("exit %d, args %q; want the extra command to run", code, got)
+	}
+	_, out, _ := run(t, Env{}, []string{"help"}, build)
+	if strings.Count(out, "\n  build ") != 1 || !strings.Contains(out, "custom build") {
+		t.Errorf("help after replacing build:\n%s", out)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	withTenant := Env{Tenant: "acme", API: "http://127.0.0.1:1"}
+	tests := []struct {
+		name string
+		env  Env
+		args []string
+		want string // in stderr
+	}{
+		{"unknown command", Env{}, []string{"deplyo"}, `unknown command "deplyo" (did you mean "deploy"?)`},
+		{"help unknown", Env{}, []string{"help", "nope"}, `unknown command "nope"`},
+		{"unknown flag", Env{}, []string{"build", "--bogus"}, "flag provided but not defined: -bogus"},
+		{"build too many", Env{}, []string{"build", "a", "b"}, "too many arguments: b"},
+		{"init no dir", Env{}, []string{"init"}, "missing the project's directory"},
+		{"init bad name", Env{}, []string{"init", t.TempDir(), "--name", "Bad"}, `"Bad" is not a valid worker name`},
+		{"init bad dir name", Env{}, []string{"init", t.TempDir() + "/My_Worker"}, "pass --name"},
+		{"deploy no tenant", Env{}, []string{"deploy"}, "no tenant: set WEDGE_TENANT or pass --tenant"},
+		{"deploy bad tenant", Env{}, []string{"deploy", "--tenant", "ACME"}, `"ACME" is not a valid tenant name`},
+		{"deploy wasm without name", withTenant, []string{"deploy", "x.wasm"}, "needs --name"},
+		{"deploy bad name", withTenant, []string{"deploy", "x.wasm", "--name", "a_b"}, `"a_b" is not a valid worker name`},
+		{"deploy two targets", withTenant, []string{"deploy", "a", "b"}, "too many arguments"},
+		{"deploy bad api", Env{Tenant: "acme", API: "localhost:8081"}, []string{"deploy", "x.wasm", "--name", "x"}, `WEDGE_API="localhost:8081" is not a URL`},
+		{"versions no worker", withTenant, []string{"versions"}, "missing the worker's name"},
+		{"versions no tenant", Env{}, []string{"versions", "hello"}, "no tenant"},
+		{"versions bad worker", withTenant, []string{"versions", "Hello"}, `"Hello" is not a valid worker name`},
+		{"rollback no worker", withTenant, []string{"rollback"}, "missing the worker's name"},
+		{"rollback negative", withTenant, []string{"rollback", "hello", "--version", "-1"}, "--version must be a version number"},
+		{"rollback not a number", withTenant, []string{"rollback", "hello", "--version", "two"}, "invalid value"},
+		{"tenant", Env{}, []string{"tenant"}, "missing subcommand"},
+		{"tenant bogus", Env{}, []string{"tenant", "delete", "x"}, `unknown subcommand "delete"`},
+		{"tenant create no name", Env{}, []string{"tenant", "create"}, "missing the tenant's name"},
+		{"tenant create bad name", Env{}, []string{"tenant", "create", "-x-"}, "flag provided but not defined"},
+		{"tenant create invalid", Env{}, []string{"tenant", "create", "a_b"}, `"a_b" is not a valid tenant name`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := run(t, tt.env, tt.args)
+			if code != ExitUsage {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, ExitUsage, errOut)
+			}
+			if out != "" {
+				t.Errorf("stdout %q, want nothing", out)
+			}
+			if !strings.HasPrefix(errOut, "error: ") || !strings.Contains(errOut, tt.want) {
+				t.Errorf("stderr:\n%s\nwant it to start with \"error: \" and contain %q", errOut, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseInterspersed(t *testing.T) {
+	tests := []struct {
+		args []string
+		pos  []string
+		name string
+	}{
+		{[]string{"a", "--name", "x"}, []string{"a"}, "x"},
+		{[]string{"--name", "x", "a"}, []string{"a"}, "x"},
+		{[]string{"a", "--", "--name"}, []string{"a", "--name"}, ""},
+		{[]string{"--", "-a"}, []string{"-a"}, ""},
+		{nil, nil, ""},
+	}
+	for _, tt := range tests {
+		flags := newFlags("test")
+		name := flags.String("name", "", "")
+		pos, _, stop := parse(Env{}.withDefaults(), flags, usage{}, tt.args, 0, 5)
+		if stop || strings.Join(pos, ",") != strings.Join(tt.pos, ",") || *name != tt.name {
+			t.Errorf("parse(%q) = %q, name %q, stop %v; want %q, %q", tt.args, pos, *name, stop, tt.pos, tt.name)
+		}
+	}
+}
+
+func TestNewEnv(t *testing.T) {
+	vars := map[string]string{"WEDGE_API": "http://h:1", "WEDGE_TOKEN": "tok", "WEDGE_TENANT": "acme", "OTHER": "x"}
+	env := NewEnv(func(k string) string { return vars[k] }, nil, nil, nil)
+	if env.API != "http://h:1" || env.Token != "tok" || env.Tenant != "acme" || env.Getenv("OTHER") != "x" {
+		t.Errorf("NewEnv = %+v", env)
+	}
+	if d := (Env{}).withDefaults(); d.API != DefaultAPI || d.Getenv("X") != "" {
+		t.Errorf("zero Env defaults: %+v", d)
+	}
+}

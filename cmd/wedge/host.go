@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/wedgeworks/wedge/api"
+	"github.com/wedgeworks/wedge/control"
+	"github.com/wedgeworks/wedge/edge"
+	"github.com/wedgeworks/wedge/hostapi"
+	"github.com/wedgeworks/wedge/metrics"
+	"github.com/wedgeworks/wedge/runtime"
+	"github.com/wedgeworks/wedge/scheduler"
+	"github.com/wedgeworks/wedge/store"
+)
+
+// hostConfig is everything a host needs; serve and dev fill it from flags.
+type hostConfig struct {
+	dataDir      string
+	zone         string
+	serverTiming bool
+	// control enables the control-plane API, with the operator token from
+	// adminToken, or generated on the first start and printed to stderr.
+	control    bool
+	adminToken string
+	stderr     io.Writer
+	log        *slog.Logger
+}
+
+// host is one running Wedge: store, runtime, scheduler, edge, control plane.
+type host struct {
+	cfg     hostConfig
+	log     *slog.Logger
+	store   store.Store
+	rt      *runtime.Runtime
+	sched   *scheduler.Scheduler
+	edge    *edge.Edge
+	control *control.Server
+	metrics *metrics.Metrics
+	rec     *reconciler
+}
+
+func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
+	st, err := store.Open(filepath.Join(cfg.dataDir, "wedge.db"))
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	rt, err := runtime.New(ctx, runtime.Config{
+		CacheDir:    filepath.Join(cfg.dataDir, "compiled"),
+		HostModules: []runtime.HostModule{hostapi.Module{}},
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	m := metrics.New()
+	sched := scheduler.New(scheduler.Config{})
+	e := edge.New(edge.Config{Zone: cfg.zone, ServerTiming: cfg.serverTiming, Logger: cfg.log, Metrics: m}, sched)
+	h := &host{cfg: cfg, log: cfg.log, store: st, rt: rt, sched: sched, edge: e, metrics: m}
+	h.rec = &reconciler{store: st, rt: rt, edge: e, log: cfg.log, current: map[workerKey]*scheduler.Worker{}}
+	if cfg.control {
+		opHash, err := operatorHash(ctx, st, cfg.adminToken, cfg.stderr)
+		if err != nil {
+			h.close(ctx)
+			return nil, err
+		}
+		h.control, err = control.New(control.Config{
+			Store: st, Runtime: rt, OperatorTokenHash: opHash,
+			Host: e.Host, Metrics: m, Logger: cfg.log, Applied: h.rec.waitServing,
+		})
+		if err != nil {
+			h.close(ctx)
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+func (h *host) close(ctx context.Context) {
+	h.rec.closeAll()
+	h.rt.Close(ctx)
+	h.store.Close()
+}
+
+// serveHTTP serves handler on ln until ctx is done, then drains in-flight
+// requests for up to drain.
+func serveHTTP(ctx context.Context, ln net.Listener, handler http.Handler, log *slog.Logger, drain time.Duration) error {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{
+		Handler:           handler,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	<-done
+	return err
+}
+
+type workerKey struct{ tenant, name string }
+
+// reconciler keeps the edge's routing table equal to the store's active
+// versions: it compiles what changed (a cache hit when the control plane
+// compiled it at deploy), swaps the table, then releases what left it.
+type reconciler struct {
+	store store.Store
+	rt    *runtime.Runtime
+	edge  *edge.Edge
+	log   *slog.Logger
+
+	mu       sync.Mutex // serializes sync and guards current and synced
+	current  map[workerKey]*scheduler.Worker
+	synced   chan struct{} // closed and replaced after every sync
+	fallback func(map[workerKey]*scheduler.Worker) *scheduler.Worker
+}
+
+// run syncs on every store change until ctx is done. The first sync must
+// have happened (newHost's caller calls sync before listening).
+func (r *reconciler) run(ctx context.Context, events <-chan store.Event) {
+	for range events {
+		if err := r.sync(ctx); err != nil && ctx.Err() == nil {
+			r.log.Error("reload deployments", "err", err)
+		}
+	}
+}
+
+func (r *reconciler) sync(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	workers, err := r.store.Workers(ctx, "")
+	if err != nil {
+		return err
+	}
+	next := make(map[workerKey]*scheduler.Worker, len(workers))
+	for _, w := range workers {
+		key := workerKey{w.Tenant, w.Name}
+		v, ok := w.ActiveVersion()
+		if !ok {
+			continue
+		}
+		if cur := r.current[key]; cur != nil && cur.Version == v.Number && cur.SHA256() == v.SHA256 {
+			next[key] = cur
+			continue
+		}
+		sw, err := r.load(ctx, w, v)
+		if err != nil {
+			r.log.Error("load worker", "tenant", w.Tenant, "worker", w.Name, "version", v.Number, "err", err)
+			if cur := r.current[key]; cur != nil {
+				next[key] = cur // keep serving what served before
+			}
+			continue
+		}
+		next[key] = sw
+	}
+	list := make([]*scheduler.Worker, 0, len(next))
+	for _, w := range next {
+		list = append(list, w)
+	}
+	var fallback *scheduler.Worker
+	if r.fallback != nil {
+		fallback = r.fallback(next)
+	}
+	r.edge.SetWorkers(list, fallback)
+	for key, w := range r.current {
+		if next[key] != w {
+			w.Close()
+		}
+	}
+	r.current = next
+	if r.synced != nil {
+		close(r.synced)
+	}
+	r.synced = make(chan struct{})
+	r.rt.Prune(ctx, time.Minute)
+	return nil
+}
+
+// waitServing waits until the edge serves version of a worker (0: serves
+// none of it).
+func (r *reconciler) waitServing(ctx context.Context, tenant, name string, version int) error {
+	for {
+		r.mu.Lock()
+		w := r.current[workerKey{tenant, name}]
+		done := (version == 0 && w == nil) || (w != nil && w.Version == version)
+		if r.synced == nil {
+			r.synced = make(chan struct{})
+		}
+		synced := r.synced
+		r.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-synced:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (r *reconciler) load(ctx context.Context, w store.Worker, v store.Version) (*scheduler.Worker, error) {
+	wasm, err := r.store.Module(ctx, v.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("read module %s: %w", v.SHA256, err)
+	}
+	start := time.Now()
+	m, err := r.rt.Compile(ctx, wasm)
+	if err != nil {
+		return nil, err
+	}
+	if d := time.Since(start); d > 10*time.Millisecond {
+		r.log.Info("worker compiled", "tenant", w.Tenant, "worker", w.Name, "version", v.Number, "took", d.Round(time.Millisecond))
+	}
+	return scheduler.NewWorker(w.Tenant, w.Name, v.Number, m, v.Settings.Limits, envOf(v.Settings)), nil
+}
+
+// envOf is a worker's environment: its vars, sorted by name.
+func envOf(s api.WorkerSettings) []string {
+	env := make([]string, 0, len(s.Vars))
+	for k, v := range s.Vars {
+		env = append(env, k+"="+v)
+	}
+	slices.Sort(env)
+	return env
+}
+
+func (r *reconciler) closeAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, w := range r.current {
+		w.Close()
+	}
+	r.current = nil
+}
+
+// count is how many workers the edge routes to.
+func (r *reconciler) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.current)
+}

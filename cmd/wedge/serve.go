@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/wedgeworks/wedge/cli"
+	"github.com/wedgeworks/wedge/control"
+	"github.com/wedgeworks/wedge/edge"
+	"github.com/wedgeworks/wedge/store"
+)
+
+const serveUsage = `usage: wedge serve [flags]
+
+Runs the Wedge host: the edge listener that serves workers, the
+control-plane API, /metrics and /healthz.
+
+The operator token comes from WEDGE_ADMIN_TOKEN; without it, a token is
+generated on the first start, printed once, and only its hash is kept.
+
+flags:
+`
+
+// operatorTokenKey is the store meta key of the operator token's hash.
+const operatorTokenKey = "operator_token_sha256"
+
+func serveCommand(ctx context.Context, env cli.Env, args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	httpAddr := fs.String("http", "127.0.0.1:8080", "plain-HTTP edge listener (HTTP/1.1 and h2c)")
+	adminAddr := fs.String("admin", "127.0.0.1:8081", "control-plane API, /metrics and /healthz")
+	dataDir := fs.String("data", "./.wedge", "data directory: deployments and the compiled-code cache")
+	zone := fs.String("zone", edge.DefaultZone, "worker W of tenant T answers at W.T.ZONE")
+	serverTiming := fs.Bool("server-timing", false, "add Server-Timing (instantiate, exec, total) to worker responses")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprint(env.Stdout, serveUsage)
+		fs.SetOutput(env.Stdout)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cli.ExitOK
+		}
+		return cli.ExitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.Stderr, "error: unexpected argument %q: wedge serve takes only flags (see wedge serve --help)\n", fs.Arg(0))
+		return cli.ExitUsage
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(env.Stderr, "error: --log-level %q: use debug, info, warn or error\n", *logLevel)
+		return cli.ExitUsage
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+
+	err := serve(ctx, serveConfig{
+		httpAddr: *httpAddr, adminAddr: *adminAddr, dataDir: *dataDir, zone: *zone,
+		serverTiming: *serverTiming, adminToken: env.Getenv("WEDGE_ADMIN_TOKEN"),
+		log: log, stderr: env.Stderr,
+	})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "error: %v\n", err)
+		return cli.ExitFailed
+	}
+	return cli.ExitOK
+}
+
+type serveConfig struct {
+	httpAddr, adminAddr, dataDir, zone string
+	serverTiming                       bool
+	adminToken                         string
+	log                                *slog.Logger
+	stderr                             io.Writer
+}
+
+func serve(ctx context.Context, cfg serveConfig) error {
+	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	// The listeners first: a busy port is the likeliest mistake, and cheap to report.
+	edgeLn, err := net.Listen("tcp", cfg.httpAddr)
+	if err != nil {
+		return fmt.Errorf("edge listener (--http): %w", err)
+	}
+	adminLn, err := net.Listen("tcp", cfg.adminAddr)
+	if err != nil {
+		edgeLn.Close()
+		return fmt.Errorf("admin listener (--admin): %w", err)
+	}
+
+	h, err := newHost(ctx, hostConfig{
+		dataDir: cfg.dataDir, zone: cfg.zone, serverTiming: cfg.serverTiming,
+		control: true, adminToken: cfg.adminToken, stderr: cfg.stderr, log: cfg.log,
+	})
+	if err != nil {
+		edgeLn.Close()
+		adminLn.Close()
+		return err
+	}
+	defer h.close(context.WithoutCancel(ctx))
+
+	events := h.store.Watch(ctx)
+	if err := h.rec.sync(ctx); err != nil {
+		edgeLn.Close()
+		adminLn.Close()
+		return fmt.Errorf("load deployments: %w", err)
+	}
+	go h.rec.run(ctx, events)
+
+	cfg.log.Info("ready", "edge", "http://"+edgeLn.Addr().String(), "api", "http://"+adminLn.Addr().String(),
+		"zone", cfg.zone, "data", cfg.dataDir, "workers", h.rec.count())
+	errc := make(chan error, 2)
+	go func() { errc <- serveHTTP(ctx, edgeLn, h.edge, cfg.log, 10*time.Second) }()
+	go func() { errc <- serveHTTP(ctx, adminLn, h.control, cfg.log, 10*time.Second) }()
+	err = <-errc
+	if ctx.Err() != nil {
+		err = nil // a signal: the other server is draining too
+	}
+	if err2 := <-errc; err == nil && ctx.Err() == nil {
+		err = err2
+	}
+	cfg.log.Info("stopped")
+	return err
+}
+
+// operatorHash returns the operator token's hash: WEDGE_ADMIN_TOKEN's if
+// set; else the one generated on the first start, kept hashed in the store.
+func operatorHash(ctx context.Context, st store.Store, envToken string, stderr io.Writer) ([]byte, error) {
+	if envToken != "" {
+		if len(envToken) < 16 {
+			return nil, errors.New("WEDGE_ADMIN_TOKEN is too short: use at least 16 random characters")
+		}
+		return control.HashToken(envToken), nil
+	}
+	hash, err := st.Meta(ctx, operatorTokenKey)
+	if err == nil {
+		return hash, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	token := control.NewOperatorToken()
+	hash = control.HashToken(token)
+	if err := st.PutMeta(ctx, operatorTokenKey, hash); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stderr, "\nwedge: generated the operator token. It is shown only this once; Wedge keeps only its hash:\n\n    export WEDGE_TOKEN=%s\n\n", token)
+	return hash, nil
+}

@@ -1,0 +1,52 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/wedgeworks/wedge/api"
+	"github.com/wedgeworks/wedge/store"
+)
+
+var (
+	errUnauthorized = api.NewError(api.CodeUnauthorized, "missing or invalid token: send Authorization: Bearer TOKEN", nil)
+	errForbidden    = api.NewError(api.CodeForbidden, "this token may not do that", nil)
+)
+
+// writeError is the one place where errors become API responses.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *api.Error
+	switch {
+	case errors.As(err, &ae):
+	case errors.Is(err, store.ErrNotFound):
+		ae = api.NewError(api.CodeNotFound, "not found", err)
+	case errors.Is(err, store.ErrExists):
+		ae = api.NewError(api.CodeConflict, "already exists", err)
+	case errors.Is(err, context.Canceled):
+		return
+	default:
+		s.log.Error("control plane error", "method", r.Method, "path", r.URL.Path, "err", err)
+		ae = api.NewError(api.CodeInternal, "internal error", err)
+	}
+	var body api.ErrorBody
+	body.Error.Code = ae.Code
+	body.Error.Message = ae.Message
+	writeJSON(w, ae.Code.Status(), body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func notFound(what string) error {
+	return api.NewError(api.CodeNotFound, what+" not found", store.ErrNotFound)
+}
+
+func badRequest(msg string) error { return api.NewError(api.CodeBadRequest, msg, nil) }

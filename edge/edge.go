@@ -1,0 +1,251 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/wedgeworks/wedge/api"
+	"github.com/wedgeworks/wedge/hostapi"
+	"github.com/wedgeworks/wedge/metrics"
+	"github.com/wedgeworks/wedge/scheduler"
+)
+
+// Config configures an Edge. The zero value is valid.
+type Config struct {
+	// Zone is the domain under which W.T.Zone reaches worker W of tenant T.
+	// Empty means "wedge.localhost".
+	Zone string
+	// ServerTiming adds a Server-Timing header (instantiate, exec, total,
+	// in milliseconds up to the moment the head is sent) to worker responses.
+	ServerTiming bool
+	// MaxBodyBytes caps request bodies; zero means 100 MiB.
+	MaxBodyBytes int64
+	// Logger receives request errors and the workers' output. Nil: slog.Default().
+	Logger *slog.Logger
+	// Metrics records requests; nil records nothing.
+	Metrics *metrics.Metrics
+}
+
+// DefaultZone is the zone used when Config.Zone is empty.
+const DefaultZone = "wedge.localhost"
+
+// Edge routes and serves requests to workers.
+type Edge struct {
+	zone         string
+	serverTiming bool
+	maxBody      int64
+	log          *slog.Logger
+	metrics      *metrics.Metrics
+	sched        *scheduler.Scheduler
+	table        atomic.Pointer[Table]
+}
+
+// New returns an Edge that runs workers with s. It routes nothing until
+// SetWorkers is called.
+func New(cfg Config, s *scheduler.Scheduler) *Edge {
+	e := &Edge{
+		zone:         strings.ToLower(strings.TrimSuffix(cfg.Zone, ".")),
+		serverTiming: cfg.ServerTiming,
+		maxBody:      cfg.MaxBodyBytes,
+		log:          cfg.Logger,
+		metrics:      cfg.Metrics,
+		sched:        s,
+	}
+	if e.zone == "" {
+		e.zone = DefaultZone
+	}
+	if e.maxBody <= 0 {
+		e.maxBody = 100 << 20
+	}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	e.table.Store(&Table{})
+	return e
+}
+
+// Host returns the default hostname of worker w of tenant t.
+func (e *Edge) Host(tenant, worker string) string {
+	return worker + "." + tenant + "." + e.zone
+}
+
+// Table is an immutable routing table.
+type Table struct {
+	hosts    map[string]*scheduler.Worker
+	fallback *scheduler.Worker
+}
+
+// SetWorkers replaces the routing table with one that routes to workers;
+// fallback, if not nil, answers every host no worker claims (the dev
+// server's single worker). Requests already routed finish on the worker
+// they started on.
+func (e *Edge) SetWorkers(workers []*scheduler.Worker, fallback *scheduler.Worker) {
+	t := &Table{hosts: make(map[string]*scheduler.Worker, len(workers)), fallback: fallback}
+	for _, w := range workers {
+		t.hosts[e.Host(w.Tenant, w.Name)] = w
+	}
+	e.table.Store(t)
+}
+
+// lookup finds the worker for a Host header value.
+func (e *Edge) lookup(host string) *scheduler.Worker {
+	t := e.table.Load()
+	if w, ok := t.hosts[normalizeHost(host)]; ok {
+		return w
+	}
+	return t.fallback
+}
+
+// normalizeHost strips the port and a trailing dot and lower-cases.
+func normalizeHost(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(host, ".")
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(host)
+		}
+	}
+	return host
+}
+
+// ServeHTTP implements http.Handler.
+func (e *Edge) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	for attempt := 0; ; attempt++ {
+		w := e.lookup(r.Host)
+		if w == nil {
+			writeError(rw, api.CodeNoRoute, "no worker answers at "+normalizeHost(r.Host))
+			return
+		}
+		if e.serve(rw, r, w, start) || attempt == 2 {
+			return
+		}
+		// The worker was replaced between lookup and run: route again.
+	}
+}
+
+// serve runs w for one request; false means w went stale before it ran.
+func (e *Edge) serve(rw http.ResponseWriter, r *http.Request, w *scheduler.Worker, start time.Time) bool {
+	if r.ContentLength > e.maxBody {
+		e.fail(rw, nil, w, api.NewError(api.CodeBodyTooLarge, "the request body is larger than "+strconv.FormatInt(e.maxBody, 10)+" bytes", nil), start, 0)
+		return true
+	}
+	req := &hostapi.Request{W: rw, R: r, MaxBody: e.maxBody}
+	var instantiate time.Duration
+	var execStart time.Time
+	if e.serverTiming {
+		req.BeforeHead = func(h http.Header) {
+			now := time.Now()
+			exec := time.Duration(0)
+			if !execStart.IsZero() {
+				exec = now.Sub(execStart)
+			}
+			h.Set("Server-Timing", "instantiate;dur="+ms(instantiate)+", exec;dur="+ms(exec)+", total;dur="+ms(now.Sub(start)))
+		}
+	}
+	logs := &lineLogger{log: e.log, tenant: w.Tenant, worker: w.Name}
+	rc := scheduler.RunConfig{
+		Stdout: logs,
+		Stderr: logs,
+		OnReady: func(d time.Duration) {
+			instantiate = d
+			execStart = time.Now()
+		},
+	}
+	res, err := e.sched.Run(hostapi.NewContext(r.Context(), req), w, rc)
+	logs.flush()
+	if errors.Is(err, scheduler.ErrStale) {
+		return false
+	}
+	if herr := req.Err(); herr != nil {
+		err = herr
+	}
+	if err != nil {
+		e.fail(rw, req, w, err, start, res.Instantiate)
+		return true
+	}
+	req.Finish()
+	e.metrics.Request(w.Tenant, w.Name, req.Status(), "", time.Since(start), res.Instantiate)
+	return true
+}
+
+// fail answers with the error's Wedge-Error code, or aborts the response
+// when its head is already out.
+func (e *Edge) fail(rw http.ResponseWriter, req *hostapi.Request, w *scheduler.Worker, err error, start time.Time, instantiate time.Duration) {
+	if errors.Is(err, context.Canceled) {
+		return // the client went away
+	}
+	code := api.CodeOf(err)
+	e.log.Warn("worker request failed", "tenant", w.Tenant, "worker", w.Name, "version", w.Version, "code", code, "err", err)
+	e.metrics.Request(w.Tenant, w.Name, code.Status(), string(code), time.Since(start), instantiate)
+	if req != nil && req.HeadSent() {
+		panic(http.ErrAbortHandler) // too late for a status: cut the response short
+	}
+	msg := "the worker failed"
+	var ae *api.Error
+	if errors.As(err, &ae) && ae.Message != "" {
+		msg = ae.Message
+	}
+	writeError(rw, code, msg)
+}
+
+// writeError answers a request with a Wedge-Error.
+func writeError(rw http.ResponseWriter, code api.Code, msg string) {
+	h := rw.Header()
+	clear(h)
+	h.Set(api.HeaderError, string(code))
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	rw.WriteHeader(code.Status())
+	io.WriteString(rw, "wedge: "+string(code)+": "+msg+"\n")
+}
+
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64)
+}
+
+// lineLogger turns a worker's output into one log record per line.
+type lineLogger struct {
+	log            *slog.Logger
+	tenant, worker string
+	buf            []byte
+}
+
+func (l *lineLogger) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			break
+		}
+		l.emit(l.buf[:i])
+		l.buf = l.buf[i+1:]
+	}
+	if len(l.buf) > 16<<10 {
+		l.flush()
+	}
+	return len(p), nil
+}
+
+func (l *lineLogger) flush() {
+	if len(l.buf) > 0 {
+		l.emit(l.buf)
+		l.buf = l.buf[:0]
+	}
+}
+
+func (l *lineLogger) emit(line []byte) {
+	l.log.Info("worker log", "tenant", l.tenant, "worker", l.worker, "line", string(line))
+}

@@ -1,0 +1,187 @@
+package edge_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/wedgeworks/wedge/api"
+	"github.com/wedgeworks/wedge/edge"
+	"github.com/wedgeworks/wedge/hostapi"
+	"github.com/wedgeworks/wedge/internal/testwasm"
+	"github.com/wedgeworks/wedge/runtime"
+	"github.com/wedgeworks/wedge/scheduler"
+)
+
+// newEdge serves the test guest as worker "guest" of tenant "t1".
+func newEdge(t *testing.T, cfg edge.Config, limits api.Limits) (*httptest.Server, *bytes.Buffer) {
+	t.Helper()
+	ctx := context.Background()
+	rt, err := runtime.New(ctx, runtime.Config{HostModules: []runtime.HostModule{hostapi.Module{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close(ctx) })
+	mod, err := rt.Compile(ctx, testwasm.Build(t, "internal/testguest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	e := edge.New(cfg, scheduler.New(scheduler.Config{}))
+	w := scheduler.NewWorker("t1", "guest", 1, mod, limits, []string{"GREETING=hi", "SECRET_TOKEN=s3cr3t"})
+	t.Cleanup(w.Close)
+	e.SetWorkers([]*scheduler.Worker{w}, nil)
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	return srv, &logs.buf
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func do(t *testing.T, srv *httptest.Server, method, host, path string, body io.Reader) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	req.Header.Set("X-Test", "abc")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	return resp, string(b)
+}
+
+const host = "guest.t1.wedge.localhost"
+
+func TestServe(t *testing.T) {
+	srv, logs := newEdge(t, edge.Config{ServerTiming: true}, api.Limits{WallMillis: 1000, MemoryMB: 64})
+	body := strings.Repeat("0123456789", 100_000) // 1 MB: streamed in chunks
+	sum := sha256.Sum256([]byte(body))
+
+	tests := []struct {
+		name, method, host, path string
+		body                     string
+		status                   int
+		code                     api.Code
+		want                     string // substring of the body
+	}{
+		{name: "echo", method: "POST", host: host, path: "/echo?x=1", body: body, status: 200,
+			want: fmt.Sprintf("POST http://%s/echo?x=1 HTTP/1.1 host=%s x-test=abc len=1000000 sha=%s", host, host, hex.EncodeToString(sum[:]))},
+		{name: "host with port and case", method: "GET", host: "GUEST.t1.wedge.localhost:8080", path: "/counter", status: 200, want: "counter=1"},
+		{name: "env", method: "GET", host: host, path: "/env?key=GREETING", status: 200, want: "hi"},
+		{name: "status", method: "GET", host: host, path: "/status?code=418", status: 418},
+		{name: "not found from worker", method: "GET", host: host, path: "/nope", status: 404, want: "404 page not found"},
+		{name: "stream", method: "GET", host: host, path: "/stream?n=100", status: 200, want: strings.Repeat("x", 1023)},
+		{name: "big", method: "GET", host: host, path: "/big?n=3000000", status: 200, want: "yyyy"},
+		{name: "no route", method: "GET", host: "other.t1.wedge.localhost", path: "/", status: 404, code: api.CodeNoRoute},
+		{name: "panic", method: "GET", host: host, path: "/panic", status: 500, code: api.CodeWorkerTrap},
+		{name: "exit", method: "GET", host: host, path: "/exit", status: 500, code: api.CodeWorkerTrap},
+		{name: "endless loop", method: "GET", host: host, path: "/loop", status: 503, code: api.CodeWallTime},
+		{name: "memory", method: "GET", host: host, path: "/alloc", status: 503, code: api.CodeMemoryLimit},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var rb io.Reader
+			if tt.body != "" {
+				rb = strings.NewReader(tt.body)
+			}
+			resp, got := do(t, srv, tt.method, tt.host, tt.path, rb)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d; body %.200q", resp.StatusCode, tt.status, got)
+			}
+			if c := resp.Header.Get(api.HeaderError); c != string(tt.code) {
+				t.Errorf("Wedge-Error %q, want %q", c, tt.code)
+			}
+			if !strings.Contains(got, tt.want) {
+				t.Errorf("body %.300q does not contain %.100q", got, tt.want)
+			}
+			if strings.Contains(got, "secret detail") {
+				t.Errorf("the guest's panic text reached the client: %q", got)
+			}
+			if tt.code == "" && tt.host == host {
+				if st := resp.Header.Get("Server-Timing"); !strings.Contains(st, "instantiate;dur=") || !strings.Contains(st, "total;dur=") {
+					t.Errorf("Server-Timing = %q", st)
+				}
+			}
+		})
+	}
+	if !strings.Contains(logs.String(), "guest panic: secret detail") {
+		t.Errorf("the guest's panic text is not in the logs:\n%s", logs.String())
+	}
+}
+
+// TestFresh: every request starts from the state after initialisation, also
+// under concurrency.
+func TestFresh(t *testing.T) {
+	srv, _ := newEdge(t, edge.Config{}, api.Limits{})
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 5; j++ {
+				if _, got := do(t, srv, "GET", host, "/counter", nil); got != "counter=1\n" {
+					t.Errorf("got %q, want counter=1", got)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestLogs(t *testing.T) {
+	srv, logs := newEdge(t, edge.Config{}, api.Limits{})
+	if _, got := do(t, srv, "GET", host, "/log", nil); got != "logged\n" {
+		t.Fatalf("got %q", got)
+	}
+	for _, want := range []string{"hello from stdout", "hello from stderr"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("logs lack %q:\n%s", want, logs.String())
+		}
+	}
+}
+
+func TestBodyTooLarge(t *testing.T) {
+	srv, _ := newEdge(t, edge.Config{MaxBodyBytes: 1000}, api.Limits{})
+	// With a Content-Length: refused before the worker runs.
+	resp, _ := do(t, srv, "POST", host, "/echo", strings.NewReader(strings.Repeat("a", 2000)))
+	if resp.StatusCode != 413 || resp.Header.Get(api.HeaderError) != "body-too-large" {
+		t.Errorf("with length: %d %q", resp.StatusCode, resp.Header.Get(api.HeaderError))
+	}
+	// Chunked: the worker is stopped when it reads past the limit.
+	resp, _ = do(t, srv, "POST", host, "/echo", io.MultiReader(strings.NewReader(strings.Repeat("a", 2000))))
+	if resp.StatusCode != 413 || resp.Header.Get(api.HeaderError) != "body-too-large" {
+		t.Errorf("chunked: %d %q", resp.StatusCode, resp.Header.Get(api.HeaderError))
+	}
+	// At the limit: fine.
+	resp, got := do(t, srv, "POST", host, "/echo", io.MultiReader(strings.NewReader(strings.Repeat("a", 1000))))
+	if resp.StatusCode != 200 || !strings.Contains(got, "len=1000") {
+		t.Errorf("at the limit: %d %q", resp.StatusCode, got)
+	}
+}

@@ -1,0 +1,244 @@
+package hostapi
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"net/http"
+	"strconv"
+
+	wapi "github.com/tetratelabs/wazero/api"
+)
+
+// ModuleName is the import module of the guest ABI, version 1.
+const ModuleName = "wedge_v1"
+
+// Error codes returned to the guest (docs/abi.md).
+const (
+	codeBadState = -1
+	codeInvalid  = -2
+	codeIO       = -3
+	codeTooLarge = -4
+)
+
+// ErrBadHostcall stops a guest that passed a pointer or length outside its
+// memory. The runtime reports it as worker-trap.
+var ErrBadHostcall = errors.New("bad hostcall: pointer or length outside the guest's memory")
+
+// Module is the wedge_v1 host module. Its zero value is ready to use.
+type Module struct{}
+
+// ModuleName implements the runtime's HostModule.
+func (Module) ModuleName() string { return ModuleName }
+
+var (
+	i32x2 = []wapi.ValueType{wapi.ValueTypeI32, wapi.ValueTypeI32}
+	i32   = []wapi.ValueType{wapi.ValueTypeI32}
+)
+
+// ExportFunctions implements the runtime's HostModule.
+func (Module) ExportFunctions(export func(name string, fn wapi.GoModuleFunction, params, results []wapi.ValueType)) {
+	export("request_head", wapi.GoModuleFunc(requestHead), i32x2, i32)
+	export("request_body_read", wapi.GoModuleFunc(requestBodyRead), i32x2, i32)
+	export("response_head", wapi.GoModuleFunc(responseHead), i32x2, i32)
+	export("response_body_write", wapi.GoModuleFunc(responseBodyWrite), i32x2, i32)
+	export("response_flush", wapi.GoModuleFunc(responseFlush), nil, i32)
+}
+
+// guestBytes returns the guest's memory at [ptr, ptr+n) without copying, or
+// stops the guest when the range is outside its memory.
+func guestBytes(mod wapi.Module, ptr, n uint32) []byte {
+	b, ok := mod.Memory().Read(ptr, n)
+	if !ok {
+		panic(ErrBadHostcall)
+	}
+	return b
+}
+
+func setResult(stack []uint64, v int32) { stack[0] = uint64(uint32(v)) }
+
+// requestHead: (buf, cap) -> len.
+func requestHead(ctx context.Context, mod wapi.Module, stack []uint64) {
+	buf := guestBytes(mod, uint32(stack[0]), uint32(stack[1]))
+	req := fromContext(ctx)
+	if req == nil {
+		setResult(stack, codeBadState)
+		return
+	}
+	head := req.encodeHead()
+	if len(head) <= len(buf) {
+		copy(buf, head)
+	}
+	setResult(stack, int32(len(head)))
+}
+
+// requestBodyRead: (buf, cap) -> n.
+func requestBodyRead(ctx context.Context, mod wapi.Module, stack []uint64) {
+	buf := guestBytes(mod, uint32(stack[0]), uint32(stack[1]))
+	req := fromContext(ctx)
+	if req == nil {
+		setResult(stack, codeBadState)
+		return
+	}
+	if len(buf) > 1<<20 {
+		buf = buf[:1<<20] // keep single reads bounded
+	}
+	n, code := req.readBody(buf)
+	if code == codeTooLarge {
+		panic(req.err) // stop the guest: the client gets body-too-large
+	}
+	if code < 0 {
+		setResult(stack, code)
+		return
+	}
+	setResult(stack, int32(n))
+}
+
+// responseHead: (buf, len) -> err.
+func responseHead(ctx context.Context, mod wapi.Module, stack []uint64) {
+	buf := guestBytes(mod, uint32(stack[0]), uint32(stack[1]))
+	req := fromContext(ctx)
+	if req == nil || req.headSent {
+		setResult(stack, codeBadState)
+		return
+	}
+	status, ok := decodeResponseHead(buf, req.W.Header())
+	if !ok {
+		setResult(stack, codeInvalid)
+		return
+	}
+	req.writeHead(status)
+	setResult(stack, 0)
+}
+
+// responseBodyWrite: (buf, len) -> n.
+func responseBodyWrite(ctx context.Context, mod wapi.Module, stack []uint64) {
+	buf := guestBytes(mod, uint32(stack[0]), uint32(stack[1]))
+	req := fromContext(ctx)
+	if req == nil {
+		setResult(stack, codeBadState)
+		return
+	}
+	if !req.headSent {
+		req.writeHead(http.StatusOK)
+	}
+	n, err := req.W.Write(buf)
+	req.bodyBytes += int64(n)
+	if err != nil {
+		setResult(stack, codeIO)
+		return
+	}
+	setResult(stack, int32(n))
+}
+
+// responseFlush: () -> err.
+func responseFlush(ctx context.Context, mod wapi.Module, stack []uint64) {
+	req := fromContext(ctx)
+	if req == nil {
+		setResult(stack, codeBadState)
+		return
+	}
+	if !req.headSent {
+		req.writeHead(http.StatusOK)
+	}
+	if err := http.NewResponseController(req.W).Flush(); err != nil {
+		setResult(stack, codeIO)
+		return
+	}
+	setResult(stack, 0)
+}
+
+// decodeResponseHead reads ":status" and the header fields of a response
+// head into h. Header names must be tokens and values free of control
+// characters; hop-by-hop fields are dropped (the edge manages connections).
+func decodeResponseHead(b []byte, h http.Header) (int, bool) {
+	status := 0
+	first := true
+	for len(b) > 0 {
+		name, rest, ok := cutField(b)
+		if !ok {
+			return 0, false
+		}
+		value, rest, ok := cutField(rest)
+		if !ok {
+			return 0, false
+		}
+		b = rest
+		if first {
+			if string(name) != ":status" {
+				return 0, false
+			}
+			s, err := strconv.Atoi(string(value))
+			if err != nil || s < 200 || s > 999 {
+				return 0, false
+			}
+			status = s
+			first = false
+			continue
+		}
+		if len(name) > 0 && name[0] == ':' {
+			continue // unknown pseudo-field: ignored, for later versions
+		}
+		if !validName(name) || !validValue(value) {
+			return 0, false
+		}
+		key := http.CanonicalHeaderKey(string(name))
+		switch key {
+		case "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Te", "Trailer":
+			continue
+		}
+		h[key] = append(h[key], string(value))
+	}
+	return status, status != 0
+}
+
+func cutField(b []byte) ([]byte, []byte, bool) {
+	if len(b) < 4 {
+		return nil, nil, false
+	}
+	n := binary.LittleEndian.Uint32(b)
+	b = b[4:]
+	if uint64(n) > uint64(len(b)) {
+		return nil, nil, false
+	}
+	return b[:n], b[n:], true
+}
+
+// validName reports whether name is an HTTP token (RFC 9110, 5.6.2).
+func validName(name []byte) bool {
+	if len(name) == 0 {
+		return false
+	}
+	for _, c := range name {
+		if c >= 0x80 || !tokenChar[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// validValue reports whether value has no control characters but HTAB.
+func validValue(value []byte) bool {
+	for _, c := range value {
+		if (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+var tokenChar = func() (t [128]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()

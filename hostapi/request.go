@@ -1,0 +1,159 @@
+package hostapi
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/wedgeworks/wedge/api"
+)
+
+// Request is one HTTP request's state as the guest sees it.
+type Request struct {
+	// W and R are the request being served. R.Body is read as the guest
+	// asks for it (streamed, not buffered).
+	W http.ResponseWriter
+	R *http.Request
+	// MaxBody caps the request body in bytes; zero means no cap. A guest
+	// that reads past it is stopped and the client gets body-too-large.
+	MaxBody int64
+	// BeforeHead, if set, is called with the response header right before
+	// the head is sent, e.g. to add Server-Timing.
+	BeforeHead func(h http.Header)
+
+	head      []byte // encoded request head, built on first use
+	bodyRead  int64
+	bodyEOF   bool
+	status    int
+	headSent  bool
+	bodyBytes int64
+	err       error // set when the host stopped the guest for a reason of its own
+}
+
+type ctxKey struct{}
+
+// NewContext returns a context carrying req for the host functions.
+func NewContext(ctx context.Context, req *Request) context.Context {
+	return context.WithValue(ctx, ctxKey{}, req)
+}
+
+func fromContext(ctx context.Context) *Request {
+	req, _ := ctx.Value(ctxKey{}).(*Request)
+	return req
+}
+
+// HeadSent reports whether the response head went out; after that, an
+// error can no longer become a Wedge-Error response.
+func (r *Request) HeadSent() bool { return r.headSent }
+
+// Status is the response status the guest sent, or 0.
+func (r *Request) Status() int { return r.status }
+
+// BytesWritten is the number of response body bytes the guest wrote.
+func (r *Request) BytesWritten() int64 { return r.bodyBytes }
+
+// Err is the reason the host stopped the guest, if it did (e.g.
+// api.ErrBodyTooLarge); it takes precedence over the error of the run.
+func (r *Request) Err() error { return r.err }
+
+// Finish completes a response the guest ended without a head: an empty 200.
+func (r *Request) Finish() {
+	if !r.headSent {
+		r.writeHead(http.StatusOK)
+	}
+}
+
+func (r *Request) writeHead(status int) {
+	r.headSent = true
+	r.status = status
+	if r.BeforeHead != nil {
+		r.BeforeHead(r.W.Header())
+	}
+	r.W.WriteHeader(status)
+}
+
+// encodeHead builds the request head of docs/abi.md.
+func (r *Request) encodeHead() []byte {
+	if r.head != nil {
+		return r.head
+	}
+	req := r.R
+	scheme := "http"
+	if req.TLS != nil {
+		scheme = "https"
+	}
+	uri := req.RequestURI
+	if uri == "" || uri[0] != '/' {
+		uri = req.URL.RequestURI()
+	}
+	size := 128 + len(req.Host) + len(uri)
+	for name, values := range req.Header {
+		for _, v := range values {
+			size += 8 + len(name) + len(v)
+		}
+	}
+	b := make([]byte, 0, size)
+	b = appendPair(b, ":method", req.Method)
+	b = binary.LittleEndian.AppendUint32(b, 4)
+	b = append(b, ":url"...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(scheme)+3+len(req.Host)+len(uri)))
+	b = append(b, scheme...)
+	b = append(b, "://"...)
+	b = append(b, req.Host...)
+	b = append(b, uri...)
+	b = appendPair(b, ":proto", req.Proto)
+	b = appendPair(b, ":remote", req.RemoteAddr)
+	b = binary.LittleEndian.AppendUint32(b, 15)
+	b = append(b, ":content-length"...)
+	cl := strconv.AppendInt(nil, req.ContentLength, 10)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(cl)))
+	b = append(b, cl...)
+	for name, values := range req.Header {
+		for _, v := range values {
+			b = appendPair(b, name, v)
+		}
+	}
+	r.head = b
+	return b
+}
+
+func appendPair(b []byte, name, value string) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(name)))
+	b = append(b, name...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(value)))
+	return append(b, value...)
+}
+
+// readBody reads up to len(p) bytes of the request body.
+func (r *Request) readBody(p []byte) (int, int32) {
+	if r.bodyEOF || r.R.Body == nil {
+		return 0, 0
+	}
+	if r.MaxBody > 0 && r.bodyRead >= r.MaxBody {
+		// Past the cap: is there more?
+		var one [1]byte
+		if n, _ := io.ReadFull(r.R.Body, one[:]); n > 0 {
+			r.err = api.NewError(api.CodeBodyTooLarge, "the request body is larger than the worker's limit of "+strconv.FormatInt(r.MaxBody, 10)+" bytes", nil)
+			return 0, codeTooLarge
+		}
+		r.bodyEOF = true
+		return 0, 0
+	}
+	if r.MaxBody > 0 && int64(len(p)) > r.MaxBody-r.bodyRead {
+		p = p[:r.MaxBody-r.bodyRead]
+	}
+	n, err := r.R.Body.Read(p)
+	r.bodyRead += int64(n)
+	if err == io.EOF {
+		if n == 0 {
+			r.bodyEOF = true
+		}
+		return n, 0
+	}
+	if err != nil && n == 0 {
+		return 0, codeIO
+	}
+	return n, 0
+}

@@ -1,0 +1,97 @@
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics is the set of Wedge's metrics.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	requests    *prometheus.CounterVec
+	errors      *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	instantiate *prometheus.HistogramVec
+	deploys     *prometheus.CounterVec
+}
+
+// latencyBuckets span 10 µs to 10 s.
+var latencyBuckets = prometheus.ExponentialBuckets(10e-6, 2.5, 16)
+
+// New creates the metrics and their registry, with Go runtime and process
+// collectors.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wedge_requests_total",
+			Help: "Requests served by workers, by tenant, worker and status code.",
+		}, []string{"tenant", "worker", "status"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wedge_errors_total",
+			Help: "Requests answered by Wedge instead of the worker, by Wedge-Error code.",
+		}, []string{"tenant", "worker", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "wedge_request_duration_seconds",
+			Help:    "Time from routing a request to the end of the worker's response.",
+			Buckets: latencyBuckets,
+		}, []string{"tenant", "worker"}),
+		instantiate: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "wedge_instantiate_duration_seconds",
+			Help:    "Time to make a request's fresh instance ready.",
+			Buckets: latencyBuckets,
+		}, []string{"tenant", "worker"}),
+		deploys: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wedge_deploys_total",
+			Help: "Worker uploads by result (ok, invalid, error).",
+		}, []string{"result"}),
+	}
+	m.reg.MustRegister(m.requests, m.errors, m.duration, m.instantiate, m.deploys,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Register adds collectors of other packages to the registry.
+func (m *Metrics) Register(cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := m.reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Request records one request a worker answered (code empty) or Wedge
+// answered with a Wedge-Error code.
+func (m *Metrics) Request(tenant, worker string, status int, code string, total, instantiate time.Duration) {
+	if m == nil {
+		return
+	}
+	m.requests.WithLabelValues(tenant, worker, strconv.Itoa(status)).Inc()
+	if code != "" {
+		m.errors.WithLabelValues(tenant, worker, code).Inc()
+	}
+	m.duration.WithLabelValues(tenant, worker).Observe(total.Seconds())
+	if instantiate > 0 {
+		m.instantiate.WithLabelValues(tenant, worker).Observe(instantiate.Seconds())
+	}
+}
+
+// Deploy records a worker upload's result: "ok", "invalid" or "error".
+func (m *Metrics) Deploy(result string) {
+	if m == nil {
+		return
+	}
+	m.deploys.WithLabelValues(result).Inc()
+}

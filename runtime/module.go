@@ -1,0 +1,177 @@
+package runtime
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/wedgeworks/wedge/api"
+)
+
+// Module is a compiled, validated worker module. It is reference counted:
+// whoever keeps a Module (a routing table, a request in flight) holds a
+// reference, and the runtime frees the compiled code only when none is left
+// and Prune runs.
+type Module struct {
+	r        *Runtime
+	sha      string
+	size     int64
+	compiled wazero.CompiledModule
+	err      error
+	ready    chan struct{} // closed when compiled or err is set
+
+	refs      atomic.Int64 // -1 once closed
+	idleSince atomic.Int64 // unix nanoseconds when refs last dropped to 0
+}
+
+// SHA256 is the module's SHA-256, lower-case hex.
+func (m *Module) SHA256() string { return m.sha }
+
+// Size is the module's size in bytes.
+func (m *Module) Size() int64 { return m.size }
+
+// Acquire takes a reference; it fails once the module was pruned, and then
+// the caller must look the module up again (e.g. from a newer routing table).
+func (m *Module) Acquire() bool {
+	for {
+		n := m.refs.Load()
+		if n < 0 {
+			return false
+		}
+		if m.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// Release drops a reference taken by Compile or Acquire.
+func (m *Module) Release() {
+	switch n := m.refs.Add(-1); {
+	case n == 0:
+		m.idleSince.Store(time.Now().UnixNano())
+	case n < 0:
+		panic("runtime: Module released more often than acquired")
+	}
+}
+
+// RunConfig is one request's instance configuration. The zero value is
+// valid: no environment, output discarded, the runtime's memory ceiling, no
+// deadline beyond ctx.
+type RunConfig struct {
+	// Env is the guest's environment, as "KEY=value" pairs.
+	Env []string
+	// Stdout and Stderr receive the guest's output; nil discards it.
+	Stdout, Stderr io.Writer
+	// WallTime bounds the request (instantiation included); zero: none.
+	WallTime time.Duration
+	// MemoryLimit caps the instance's linear memory in bytes; zero or more
+	// than the runtime's ceiling means the ceiling.
+	MemoryLimit uint64
+	// OnReady, if set, is called with the instantiation time right before
+	// the guest's handler is called.
+	OnReady func(instantiate time.Duration)
+}
+
+// Result describes a finished Run.
+type Result struct {
+	Instantiate time.Duration // instantiation, _initialize included
+	Exec        time.Duration // the handler call
+	PeakMemory  uint64        // linear memory size at the end, in bytes
+}
+
+// Run serves one request in a fresh instance of m. Host functions find
+// their per-request state in ctx. The caller must hold a reference to m.
+//
+// Errors are *api.Error values: worker-trap (trap, exit, panic, bad
+// hostcall), wall-time, memory-limit; or ctx's error when ctx was canceled
+// by the caller (the client went away).
+func (m *Module) Run(ctx context.Context, cfg RunConfig) (Result, error) {
+	var res Result
+	if cfg.WallTime > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, cfg.WallTime, errWallTime)
+		defer cancel()
+	}
+	limit := m.r.maxBytes
+	if cfg.MemoryLimit > 0 && cfg.MemoryLimit < limit {
+		limit = cfg.MemoryLimit
+	}
+	mem := &memory{limit: limit}
+	ctx = experimental.WithMemoryAllocator(ctx, mem)
+
+	mc := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions(exportInit).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithSysNanosleep().
+		WithRandSource(rand.Reader)
+	if cfg.Stdout != nil {
+		mc = mc.WithStdout(cfg.Stdout)
+	}
+	if cfg.Stderr != nil {
+		mc = mc.WithStderr(cfg.Stderr)
+	}
+	for _, kv := range cfg.Env {
+		for i := 0; i < len(kv); i++ {
+			if kv[i] == '=' {
+				mc = mc.WithEnv(kv[:i], kv[i+1:])
+				break
+			}
+		}
+	}
+
+	start := time.Now()
+	inst, err := m.r.rt.InstantiateModule(ctx, m.compiled, mc)
+	res.Instantiate = time.Since(start)
+	if err != nil {
+		res.PeakMemory = mem.size()
+		return res, classify(ctx, err, mem, "initialize")
+	}
+	defer inst.Close(context.WithoutCancel(ctx))
+	if cfg.OnReady != nil {
+		cfg.OnReady(res.Instantiate)
+	}
+	start = time.Now()
+	_, err = inst.ExportedFunction(exportHandle).Call(ctx)
+	res.Exec = time.Since(start)
+	res.PeakMemory = mem.size()
+	if err != nil {
+		return res, classify(ctx, err, mem, "handler")
+	}
+	return res, nil
+}
+
+var errWallTime = errors.New("wall time exceeded")
+
+// classify turns what wazero returned into the error the client's code
+// comes from. The guest's own message stays in the cause, for logs.
+func classify(ctx context.Context, err error, mem *memory, phase string) error {
+	if mem.refused.Load() {
+		return api.NewError(api.CodeMemoryLimit, "the worker exceeded its memory limit", err)
+	}
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		switch exit.ExitCode() {
+		case sys.ExitCodeDeadlineExceeded:
+			if context.Cause(ctx) == errWallTime {
+				return api.NewError(api.CodeWallTime, "the worker exceeded its wall-time limit", err)
+			}
+			return api.NewError(api.CodeWallTime, "the request's deadline passed", err)
+		case sys.ExitCodeContextCanceled:
+			return context.Canceled
+		}
+		return api.NewError(api.CodeWorkerTrap, "the worker exited during its "+phase, err)
+	}
+	if ctx.Err() != nil && context.Cause(ctx) == errWallTime {
+		return api.NewError(api.CodeWallTime, "the worker exceeded its wall-time limit", err)
+	}
+	return api.NewError(api.CodeWorkerTrap, "the worker trapped during its "+phase, err)
+}

@@ -1,0 +1,257 @@
+package runtime
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	wapi "github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/wedgeworks/wedge/api"
+)
+
+// HostModule is a set of host functions that guests import under one module
+// name. Package hostapi provides the wedge_v1 module.
+type HostModule interface {
+	// ModuleName is the import module name, e.g. "wedge_v1".
+	ModuleName() string
+	// ExportFunctions calls export once for every host function.
+	ExportFunctions(export func(name string, fn wapi.GoModuleFunction, params, results []wapi.ValueType))
+}
+
+// Config configures a Runtime. The zero value is valid: no disk cache, no
+// host modules but WASI, a 4 GiB memory ceiling.
+type Config struct {
+	// CacheDir holds wazero's on-disk compilation cache. Empty: none.
+	CacheDir string
+	// MaxMemoryBytes is the host-wide ceiling on one instance's linear
+	// memory; a Run may ask for less, never more. Zero means 4 GiB, the
+	// most a 32-bit memory can address.
+	MaxMemoryBytes uint64
+	// HostModules are instantiated once in the runtime; guests may import
+	// their functions besides WASI's.
+	HostModules []HostModule
+}
+
+const pageSize = 65536
+
+// Runtime compiles and runs worker modules.
+type Runtime struct {
+	rt       wazero.Runtime
+	maxBytes uint64
+	// imports lists, per import module, the functions the host provides.
+	imports map[string]map[string]wapi.FunctionDefinition
+
+	mu      sync.Mutex
+	modules map[string]*Module // by SHA-256 (hex)
+	closed  bool
+}
+
+// New creates a Runtime, its compilation cache and its host modules.
+func New(ctx context.Context, cfg Config) (*Runtime, error) {
+	rc := wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(true)
+	maxBytes := cfg.MaxMemoryBytes
+	if maxBytes == 0 || maxBytes > 65536*pageSize {
+		maxBytes = 65536 * pageSize
+	}
+	rc = rc.WithMemoryLimitPages(uint32(maxBytes / pageSize))
+	if cfg.CacheDir != "" {
+		if err := os.MkdirAll(cfg.CacheDir, 0o700); err != nil {
+			return nil, fmt.Errorf("compilation cache: %w", err)
+		}
+		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("compilation cache: %w", err)
+		}
+		rc = rc.WithCompilationCache(cache)
+	}
+	r := &Runtime{
+		rt:       wazero.NewRuntimeWithConfig(ctx, rc),
+		maxBytes: maxBytes,
+		imports:  make(map[string]map[string]wapi.FunctionDefinition),
+		modules:  make(map[string]*Module),
+	}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.rt); err != nil {
+		r.rt.Close(ctx)
+		return nil, fmt.Errorf("instantiate wasi: %w", err)
+	}
+	r.addImports(r.rt.Module(wasi_snapshot_preview1.ModuleName))
+	for _, hm := range cfg.HostModules {
+		b := r.rt.NewHostModuleBuilder(hm.ModuleName())
+		hm.ExportFunctions(func(name string, fn wapi.GoModuleFunction, params, results []wapi.ValueType) {
+			b.NewFunctionBuilder().WithGoModuleFunction(fn, params, results).Export(name)
+		})
+		m, err := b.Instantiate(ctx)
+		if err != nil {
+			r.rt.Close(ctx)
+			return nil, fmt.Errorf("instantiate host module %s: %w", hm.ModuleName(), err)
+		}
+		r.addImports(m)
+	}
+	return r, nil
+}
+
+func (r *Runtime) addImports(m wapi.Module) {
+	fns := make(map[string]wapi.FunctionDefinition)
+	for name, def := range m.ExportedFunctionDefinitions() {
+		fns[name] = def
+	}
+	r.imports[m.Name()] = fns
+}
+
+// Close closes every module and the runtime.
+func (r *Runtime) Close(ctx context.Context) error {
+	r.mu.Lock()
+	r.closed = true
+	r.modules = nil
+	r.mu.Unlock()
+	return r.rt.Close(ctx)
+}
+
+// ErrClosed is returned by Compile after Close.
+var ErrClosed = errors.New("runtime closed")
+
+// Compile validates and compiles a module, or returns the module compiled
+// before from the same bytes. The returned Module holds a reference for the
+// caller, who must Release it when done (see Module.Acquire).
+//
+// A module that is not valid WebAssembly or does not fit the guest ABI gets
+// an *api.Error with code invalid-module and a message fit for the uploader.
+func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
+	sum := sha256.Sum256(wasm)
+	key := hex.EncodeToString(sum[:])
+
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if m, ok := r.modules[key]; ok && m.Acquire() {
+		r.mu.Unlock()
+		<-m.ready
+		if m.err != nil {
+			m.Release()
+			return nil, m.err
+		}
+		return m, nil
+	}
+	// Compile outside the lock; concurrent callers for the same key wait on ready.
+	m := &Module{r: r, sha: key, size: int64(len(wasm)), ready: make(chan struct{})}
+	m.refs.Store(1)
+	r.modules[key] = m
+	r.mu.Unlock()
+
+	m.compiled, m.err = r.compile(ctx, wasm)
+	if m.err != nil {
+		r.mu.Lock()
+		if r.modules[key] == m {
+			delete(r.modules, key)
+		}
+		r.mu.Unlock()
+		close(m.ready)
+		return nil, m.err
+	}
+	close(m.ready)
+	return m, nil
+}
+
+func (r *Runtime) compile(ctx context.Context, wasm []byte) (wazero.CompiledModule, error) {
+	cm, err := r.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, api.NewError(api.CodeInvalidModule, "not a valid WebAssembly module: "+err.Error(), err)
+	}
+	if err := r.validate(cm); err != nil {
+		cm.Close(ctx)
+		return nil, api.NewError(api.CodeInvalidModule, err.Error(), err)
+	}
+	return cm, nil
+}
+
+// validate checks a compiled module against the guest ABI (docs/abi.md).
+func (r *Runtime) validate(cm wazero.CompiledModule) error {
+	exports := cm.ExportedFunctions()
+	if _, ok := exports["_start"]; ok {
+		return errors.New("the module is a WASI command (it exports _start); a worker must be a reactor: build Go workers with -buildmode=c-shared")
+	}
+	handle, ok := exports[exportHandle]
+	if !ok {
+		return errors.New("the module does not export " + exportHandle + ": is it built with the Wedge SDK?")
+	}
+	if len(handle.ParamTypes()) != 0 || len(handle.ResultTypes()) > 1 {
+		return errors.New(exportHandle + " must take no parameters and return at most one value")
+	}
+	if init, ok := exports[exportInit]; ok && (len(init.ParamTypes()) != 0 || len(init.ResultTypes()) != 0) {
+		return errors.New(exportInit + " must take no parameters and return nothing")
+	}
+	if _, ok := cm.ExportedMemories()["memory"]; !ok {
+		return errors.New(`the module does not export its memory as "memory"`)
+	}
+	for _, imp := range cm.ImportedMemories() {
+		mod, name, _ := imp.Import()
+		return fmt.Errorf("the module imports memory %s.%s: a worker must define its own memory", mod, name)
+	}
+	for _, imp := range cm.ImportedFunctions() {
+		mod, name, _ := imp.Import()
+		fns, ok := r.imports[mod]
+		if !ok {
+			return fmt.Errorf("the module imports %s.%s: unknown import module %q (a worker may import %s)", mod, name, mod, strings.Join(r.importModules(), ", "))
+		}
+		def, ok := fns[name]
+		if !ok {
+			return fmt.Errorf("the module imports %s.%s, which the host does not provide", mod, name)
+		}
+		if !slices.Equal(def.ParamTypes(), imp.ParamTypes()) || !slices.Equal(def.ResultTypes(), imp.ResultTypes()) {
+			return fmt.Errorf("the module imports %s.%s with the wrong signature", mod, name)
+		}
+	}
+	return nil
+}
+
+func (r *Runtime) importModules() []string {
+	names := make([]string, 0, len(r.imports))
+	for name := range r.imports {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Prune closes every compiled module that nothing has referenced for at
+// least idle. A short grace period keeps a module compiled at deploy time
+// warm until the routing table takes it.
+func (r *Runtime) Prune(ctx context.Context, idle time.Duration) {
+	r.mu.Lock()
+	var closing []*Module
+	cutoff := time.Now().Add(-idle).UnixNano()
+	for key, m := range r.modules {
+		if m.idleSince.Load() <= cutoff && m.refs.CompareAndSwap(0, -1) {
+			delete(r.modules, key)
+			closing = append(closing, m)
+		}
+	}
+	r.mu.Unlock()
+	for _, m := range closing {
+		m.compiled.Close(ctx)
+	}
+}
+
+// Modules returns how many compiled modules the runtime holds.
+func (r *Runtime) Modules() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.modules)
+}
+
+const (
+	exportHandle = "wedge_handle"
+	exportInit   = "_initialize"
+)

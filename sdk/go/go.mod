@@ -1,0 +1,3 @@
+module github.com/wedgeworks/wedge/sdk/go
+
+go 1.24

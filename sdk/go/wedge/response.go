@@ -1,0 +1,164 @@
+package wedge
+
+import (
+	"net/http"
+	"strconv"
+)
+
+const bufferSize = 8 << 10
+
+// responseWriter implements http.ResponseWriter and http.Flusher on the ABI.
+type responseWriter struct {
+	h        host
+	header   http.Header
+	status   int  // 0 until WriteHeader or the first Write
+	headSent bool // response_head was called
+	buf      []byte
+	err      error // first error from the host; later writes fail with it
+}
+
+func newResponseWriter(h host) *responseWriter {
+	return &responseWriter{h: h, header: make(http.Header), buf: make([]byte, 0, bufferSize)}
+}
+
+func (w *responseWriter) Header() http.Header { return w.header }
+
+func (w *responseWriter) WriteHeader(code int) {
+	if w.status != 0 {
+		return // like net/http: superfluous calls are ignored
+	}
+	if code < 100 || code > 999 {
+		panic("wedge: invalid WriteHeader code " + strconv.Itoa(code))
+	}
+	if code < 200 {
+		return // informational responses are not supported by ABI v1
+	}
+	w.status = code
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if !bodyAllowed(w.status) {
+		return 0, http.ErrBodyNotAllowed
+	}
+	if len(w.buf)+len(p) <= cap(w.buf) {
+		w.buf = append(w.buf, p...)
+		return len(p), nil
+	}
+	// Too much to buffer: stream. Head first (without Content-Length), then
+	// what was buffered, then p.
+	if err := w.flushBuffer(p); err != nil {
+		return 0, err
+	}
+	if len(p) > cap(w.buf) {
+		if err := w.write(p); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
+
+// Flush sends the head and everything written so far to the client.
+func (w *responseWriter) Flush() {
+	if w.err != nil {
+		return
+	}
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if err := w.flushBuffer(nil); err != nil {
+		return
+	}
+	if c := w.h.responseFlush(); c < 0 {
+		w.err = codeError("response_flush", c)
+	}
+}
+
+// finish completes the response after the handler returned. A response that
+// was never streamed goes out in one piece with its Content-Length.
+func (w *responseWriter) finish() {
+	if w.err != nil {
+		return
+	}
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if !w.headSent && bodyAllowed(w.status) && w.header.Get("Content-Length") == "" && w.header.Get("Transfer-Encoding") == "" {
+		w.header.Set("Content-Length", strconv.Itoa(len(w.buf)))
+	}
+	w.flushBuffer(nil)
+}
+
+// flushBuffer sends the head if needed, then the buffered bytes. next, the
+// bytes about to be written, helps sniff the Content-Type when the buffer is
+// empty.
+func (w *responseWriter) flushBuffer(next []byte) error {
+	if !w.headSent {
+		sniff := w.buf
+		if len(sniff) == 0 {
+			sniff = next
+		}
+		if err := w.sendHead(sniff); err != nil {
+			return err
+		}
+	}
+	if len(w.buf) == 0 {
+		return nil
+	}
+	err := w.write(w.buf)
+	w.buf = w.buf[:0]
+	return err
+}
+
+func (w *responseWriter) sendHead(sniff []byte) error {
+	w.headSent = true
+	if bodyAllowed(w.status) && w.header.Get("Content-Type") == "" && w.header.Get("Transfer-Encoding") == "" && len(sniff) > 0 {
+		if _, haveType := w.header["Content-Type"]; !haveType {
+			w.header.Set("Content-Type", http.DetectContentType(sniff))
+		}
+	}
+	head := make([]byte, 0, 256)
+	head = appendField(head, ":status")
+	head = appendField(head, strconv.Itoa(w.status))
+	for name, values := range w.header {
+		for _, v := range values {
+			head = appendField(head, name)
+			head = appendField(head, v)
+		}
+	}
+	if c := w.h.responseHead(head); c < 0 {
+		w.err = codeError("response_head", c)
+		return w.err
+	}
+	return nil
+}
+
+func (w *responseWriter) write(p []byte) error {
+	for len(p) > 0 {
+		n := w.h.responseBodyWrite(p)
+		if n < 0 {
+			w.err = codeError("response_body_write", n)
+			return w.err
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
+// bodyAllowed reports whether a response with this status may have a body.
+func bodyAllowed(status int) bool {
+	switch {
+	case status >= 100 && status <= 199:
+		return false
+	case status == http.StatusNoContent, status == http.StatusNotModified:
+		return false
+	}
+	return true
+}
