@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 )
 
 // BuildOutput is where `wedge build` writes a worker's module, relative to
@@ -21,7 +22,8 @@ var wasmMagic = []byte("\x00asm")
 // Build builds the worker project in dir (as described by dir/wedge.toml)
 // and returns the path of its module: dir/build/worker.wasm for a Go
 // package, or the prebuilt module that main names. The go command's output
-// goes to stdout and stderr. The dev server calls Build on every change.
+// goes to stdout and stderr (nil discards it). The dev server calls Build on
+// every change.
 //
 // A Go package is built with `go build -buildmode=c-shared -trimpath` in
 // dir, with GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 over the environment of
@@ -35,6 +37,12 @@ func Build(ctx context.Context, dir string, stdout, stderr io.Writer) (wasmPath 
 }
 
 func build(ctx context.Context, dir string, cfg *Config, stdout, stderr io.Writer) (string, error) {
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
 	if cfg.Prebuilt() {
 		path := cfg.Main
 		if !filepath.IsAbs(path) {
@@ -61,9 +69,12 @@ func build(ctx context.Context, dir string, cfg *Config, stdout, stderr io.Write
 	cmd := exec.CommandContext(ctx, goCmd, "build", "-buildmode=c-shared", "-trimpath", "-o", absOut, cfg.Main)
 	cmd.Dir = dir
 	cmd.Env = append(cmd.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	// exec copies stdout and stderr in two goroutines; callers often pass
+	// one writer for both.
+	var mu sync.Mutex
 	tail := &tailBuffer{max: 4096}
-	cmd.Stdout = stdout
-	cmd.Stderr = io.MultiWriter(stderr, tail)
+	cmd.Stdout = &lockedWriter{mu: &mu, w: stdout}
+	cmd.Stderr = &lockedWriter{mu: &mu, w: io.MultiWriter(stderr, tail)}
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("build interrupted: %w", ctx.Err())
@@ -96,6 +107,18 @@ func checkWasmFile(path string) error {
 		return fmt.Errorf("%s is not a WebAssembly module (it does not start with \\0asm)", path)
 	}
 	return nil
+}
+
+// lockedWriter serializes writes to w under mu.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // tailBuffer keeps the last max bytes written to it.

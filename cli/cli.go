@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/wedgeworks/wedge/api"
 	"io"
 	"slices"
 	"strings"
@@ -297,7 +298,7 @@ func checkTenant(env Env, flags *flag.FlagSet, u usage, tenant string) (int, boo
 	switch {
 	case tenant == "":
 		return usageError(env, flags, u, "no tenant: set WEDGE_TENANT or pass --tenant"), false
-	case !validName(tenant):
+	case !api.ValidName(tenant):
 		return usageError(env, flags, u, "%q is not a valid tenant name: use lowercase letters, digits and '-', starting with a letter", tenant), false
 	}
 	return ExitOK, true
@@ -306,7 +307,7 @@ func checkTenant(env Env, flags *flag.FlagSet, u usage, tenant string) (int, boo
 // checkWorker returns a usage error's exit code when name is not a valid
 // worker name.
 func checkWorker(env Env, flags *flag.FlagSet, u usage, name string) (int, bool) {
-	if !validName(name) {
+	if !api.ValidName(name) {
 		return usageError(env, flags, u, "%q is not a valid worker name: use 1–63 lowercase letters, digits and '-', starting with a letter", name), false
 	}
 	return ExitOK, true

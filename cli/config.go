@@ -81,7 +81,7 @@ func LoadConfig(dir string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no %s in %s: run `wedge init` to create a worker project, or pass the project's directory: %w", ConfigFile, dir, err)
+			return nil, fmt.Errorf("no %s in %s (%w): pass a worker project's directory, or create one with `wedge init DIR`", ConfigFile, dir, os.ErrNotExist)
 		}
 		return nil, err
 	}
@@ -118,12 +118,12 @@ func parseConfig(file string, data []byte) (*Config, error) {
 		p.add(0, "%s", strings.TrimPrefix(err.Error(), "toml: "))
 	}
 	p.checkUnknown(md.Undecoded())
-	if len(p.errs) > 0 {
-		return nil, errors.Join(p.errs...)
+	if err := p.err(); err != nil {
+		return nil, err
 	}
 	c.validate(p)
-	if len(p.errs) > 0 {
-		return nil, errors.Join(p.errs...)
+	if err := p.err(); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }
@@ -154,6 +154,18 @@ func (p *problems) add(line int, format string, args ...any) {
 		return
 	}
 	p.errs = append(p.errs, &ConfigError{File: p.file, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+// err returns the problems found as one error: a *ConfigError, or several
+// joined with errors.Join; nil when there are none.
+func (p *problems) err() error {
+	switch len(p.errs) {
+	case 0:
+		return nil
+	case 1:
+		return p.errs[0]
+	}
+	return errors.Join(p.errs...)
 }
 
 // line returns the line of the n-th (from 0) occurrence of key, or 0.
@@ -379,7 +391,7 @@ func (c *Config) validate(p *problems) {
 	switch {
 	case c.Name == "":
 		p.add(0, `name is missing: add name = "my-worker" (lowercase letters, digits and '-')`)
-	case !validName(c.Name):
+	case !api.ValidName(c.Name):
 		p.add(p.line("name", 0), "name %q is not a valid worker name: use 1–63 lowercase letters, digits and '-', starting with a letter and not ending with '-'", c.Name)
 	}
 
@@ -471,22 +483,6 @@ func defaultLimit(key string) int {
 		return d.MemoryMB
 	}
 	return d.Subrequests
-}
-
-// validName reports whether s can name a worker or a tenant: a hostname
-// label of 1–63 lowercase letters, digits and '-', starting with a letter
-// and not ending with '-' (both appear in W.T.zone hostnames).
-func validName(s string) bool {
-	if len(s) == 0 || len(s) > 63 || s[0] < 'a' || s[0] > 'z' || s[len(s)-1] == '-' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
-			return false
-		}
-	}
-	return true
 }
 
 // keyLine is one occurrence of a key in the file, in document order.

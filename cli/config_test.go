@@ -139,7 +139,7 @@ func TestLoadConfig(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("LoadConfig(empty dir) = %v, want fs.ErrNotExist", err)
 	}
-	if err == nil || !strings.Contains(err.Error(), "wedge init") {
+	if err == nil || !strings.Contains(err.Error(), "wedge init DIR") {
 		t.Errorf("error %q does not say to run wedge init", err)
 	}
 
@@ -187,8 +187,8 @@ func TestValidName(t *testing.T) {
 		{"héllo", false},
 	}
 	for _, tt := range tests {
-		if got := validName(tt.name); got != tt.ok {
-			t.Errorf("validName(%q) = %v, want %v", tt.name, got, tt.ok)
+		if got := api.ValidName(tt.name); got != tt.ok {
+			t.Errorf("ValidName(%q) = %v, want %v", tt.name, got, tt.ok)
 		}
 	}
 }
@@ -242,7 +242,7 @@ func FuzzParseConfig(f *testing.F) {
 			}
 			return
 		}
-		if !validName(c.Name) {
+		if !api.ValidName(c.Name) {
 			t.Fatalf("accepted invalid name %q", c.Name)
 		}
 		if c.Main == "" {

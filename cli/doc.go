@@ -19,9 +19,10 @@
 //
 // Run returns the exit code: ExitOK (0), ExitFailed (1) when an operation
 // failed, ExitUsage (2) for a bad command line or missing configuration
-// (no tenant, say). Every message for people goes to Env.Stderr and starts
-// with "error: " followed by what to do next; Env.Stdout gets only results,
-// and with --json exactly the API's JSON answer.
+// (no tenant, say). Errors go to Env.Stderr as "error: …", saying what to do
+// next; go build's output and warnings go there too. Env.Stdout gets only
+// results, and with --json exactly the API's JSON answer. Commands receive
+// the Env with its defaults filled in.
 //
 // Commands: init, build, deploy, versions, rollback and tenant create (see
 // `wedge help`). Extra commands registered through Run appear in `wedge

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/wedgeworks/wedge/api"
 	"io"
 	"io/fs"
 	"os"
@@ -222,7 +223,7 @@ func runInit(env Env, args []string, hasDev bool) int {
 			return fail(env, err)
 		}
 		*name = filepath.Base(abs)
-		if !validName(*name) {
+		if !api.ValidName(*name) {
 			return usageError(env, flags, initUsage, "cannot name the worker %q after its directory: worker names are 1–63 lowercase letters, digits and '-', starting with a letter; pass --name", *name)
 		}
 	} else if code, ok := checkWorker(env, flags, initUsage, *name); !ok {

@@ -260,7 +260,7 @@ func TestBuildErrors(t *testing.T) {
 		{"prebuilt", prebuilt, ""},
 		{"missing prebuilt", missing, "no such file"},
 		{"not wasm", notWasm, "is not a WebAssembly module"},
-		{"no wedge.toml", tmp, "run `wedge init`"},
+		{"no wedge.toml", tmp, "create one with `wedge init DIR`"},
 		{"compile error", badGo, "fix the errors above"},
 	}
 	for _, tt := range tests {

@@ -34,7 +34,7 @@ func runTenant(ctx context.Context, env Env, args []string) int {
 		return usageError(env, flags, tenantUsage, "missing the tenant's name")
 	}
 	name := pos[1]
-	if !validName(name) {
+	if !api.ValidName(name) {
 		return usageError(env, flags, tenantUsage, "%q is not a valid tenant name: use 1–63 lowercase letters, digits and '-', starting with a letter", name)
 	}
 	c, err := newClient(env)

@@ -151,7 +151,19 @@ func responseFlush(ctx context.Context, mod wapi.Module, stack []uint64) {
 // decodeResponseHead reads ":status" and the header fields of a response
 // head into h. Header names must be tokens and values free of control
 // characters; hop-by-hop fields are dropped (the edge manages connections).
+// A malformed head leaves h untouched: the guest may send another one.
 func decodeResponseHead(b []byte, h http.Header) (int, bool) {
+	status, ok := walkResponseHead(b, nil)
+	if !ok {
+		return 0, false
+	}
+	walkResponseHead(b, h)
+	return status, true
+}
+
+// walkResponseHead validates a response head and, if h is not nil, adds
+// its header fields to h.
+func walkResponseHead(b []byte, h http.Header) (int, bool) {
 	status := 0
 	first := true
 	for len(b) > 0 {
@@ -181,6 +193,9 @@ func decodeResponseHead(b []byte, h http.Header) (int, bool) {
 		}
 		if !validName(name) || !validValue(value) {
 			return 0, false
+		}
+		if h == nil {
+			continue
 		}
 		key := http.CanonicalHeaderKey(string(name))
 		switch key {

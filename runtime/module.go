@@ -24,6 +24,7 @@ type Module struct {
 	sha      string
 	size     int64
 	compiled wazero.CompiledModule
+	minBytes uint64 // the memory's initial size
 	err      error
 	ready    chan struct{} // closed when compiled or err is set
 
@@ -102,6 +103,11 @@ func (m *Module) Run(ctx context.Context, cfg RunConfig) (Result, error) {
 	limit := m.r.maxBytes
 	if cfg.MemoryLimit > 0 && cfg.MemoryLimit < limit {
 		limit = cfg.MemoryLimit
+	}
+	if m.minBytes > limit {
+		// wazero cannot fail an allocation of the initial memory: it would
+		// panic (an index out of range) in InstantiateModule.
+		return res, api.NewError(api.CodeMemoryLimit, "the worker's initial memory is larger than its memory limit", nil)
 	}
 	mem := &memory{limit: limit}
 	ctx = experimental.WithMemoryAllocator(ctx, mem)

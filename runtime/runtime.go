@@ -63,7 +63,10 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if maxBytes == 0 || maxBytes > 65536*pageSize {
 		maxBytes = 65536 * pageSize
 	}
-	rc = rc.WithMemoryLimitPages(uint32(maxBytes / pageSize))
+	// The ceiling is enforced by Run's memory allocator, not with
+	// WithMemoryLimitPages: wazero would refuse growth past it before the
+	// allocator sees it (a worker-trap instead of memory-limit) and refuse
+	// to compile modules that merely declare a larger maximum.
 	if cfg.CacheDir != "" {
 		if err := os.MkdirAll(cfg.CacheDir, 0o700); err != nil {
 			return nil, fmt.Errorf("compilation cache: %w", err)
@@ -160,6 +163,7 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 		close(m.ready)
 		return nil, m.err
 	}
+	m.minBytes = uint64(m.compiled.ExportedMemories()["memory"].Min()) * pageSize
 	close(m.ready)
 	return m, nil
 }
@@ -192,8 +196,12 @@ func (r *Runtime) validate(cm wazero.CompiledModule) error {
 	if init, ok := exports[exportInit]; ok && (len(init.ParamTypes()) != 0 || len(init.ResultTypes()) != 0) {
 		return errors.New(exportInit + " must take no parameters and return nothing")
 	}
-	if _, ok := cm.ExportedMemories()["memory"]; !ok {
+	mem, ok := cm.ExportedMemories()["memory"]
+	if !ok {
 		return errors.New(`the module does not export its memory as "memory"`)
+	}
+	if min := uint64(mem.Min()) * pageSize; min > r.maxBytes {
+		return fmt.Errorf("the module's initial memory (%d bytes) is larger than the host's limit of %d bytes", min, r.maxBytes)
 	}
 	for _, imp := range cm.ImportedMemories() {
 		mod, name, _ := imp.Import()

@@ -1,0 +1,4 @@
+package hostapi
+
+// DecodeResponseHead exports decodeResponseHead to the fuzz tests.
+var DecodeResponseHead = decodeResponseHead

@@ -1,0 +1,5 @@
+//go:build !race
+
+package hostapi_test
+
+const raceEnabled = false

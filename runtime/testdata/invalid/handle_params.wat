@@ -1,0 +1,3 @@
+(module
+  (memory (export "memory") 1)
+  (func (export "wedge_handle") (param i32)))

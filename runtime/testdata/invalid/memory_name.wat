@@ -1,0 +1,3 @@
+(module
+  (memory (export "mem") 1)
+  (func (export "wedge_handle")))
