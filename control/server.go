@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -138,8 +139,8 @@ type principal struct{ tenant string }
 
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || token == "" {
+		token, ok := bearerToken(r.Header.Get("Authorization"))
+		if !ok {
 			s.writeError(w, r, errUnauthorized)
 			return
 		}
@@ -255,10 +256,22 @@ func (s *Server) getTenant(w http.ResponseWriter, r *http.Request) {
 }
 
 func decodeJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	if err := decodeStrict(io.LimitReader(r.Body, 1<<20), v); err != nil {
+		return badRequest("invalid JSON body: " + err.Error())
+	}
+	return nil
+}
+
+// decodeStrict decodes exactly one JSON value from r into v: unknown
+// fields and anything after the value are errors.
+func decodeStrict(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return badRequest("invalid JSON body: " + err.Error())
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("unexpected data after the JSON value")
 	}
 	return nil
 }
@@ -347,9 +360,7 @@ func (s *Server) readUpload(w http.ResponseWriter, r *http.Request) ([]byte, api
 					return nil, settings, err
 				}
 			case "metadata":
-				dec := json.NewDecoder(io.LimitReader(part, 1<<20))
-				dec.DisallowUnknownFields()
-				if err := dec.Decode(&settings); err != nil {
+				if err := decodeStrict(io.LimitReader(part, 1<<20), &settings); err != nil {
 					return nil, settings, badRequest("invalid metadata part: " + err.Error())
 				}
 			default:
@@ -486,10 +497,17 @@ func (s *Server) versions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
+	// The body is optional: none, or an empty one even if chunked, means
+	// the version before the active one.
 	var req api.RollbackRequest
-	if r.ContentLength != 0 {
-		if err := decodeJSON(r, &req); err != nil {
-			s.writeError(w, r, err)
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		s.writeError(w, r, badRequest("cannot read the body: "+err.Error()))
+		return
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := decodeStrict(bytes.NewReader(body), &req); err != nil {
+			s.writeError(w, r, badRequest("invalid JSON body: "+err.Error()))
 			return
 		}
 	}

@@ -54,3 +54,16 @@ func tokenTenant(token string) (string, bool) {
 	tenant, _, ok := strings.Cut(rest, ".")
 	return tenant, ok && tenant != ""
 }
+
+// bearerToken returns the token of an Authorization header value of the
+// form "Bearer TOKEN". The scheme is case-insensitive and may be followed
+// by more than one space (RFC 9110, section 11.4); the token is taken as it
+// is.
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	token = strings.TrimLeft(token, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false
+	}
+	return token, true
+}
