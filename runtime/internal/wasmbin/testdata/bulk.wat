@@ -1,0 +1,20 @@
+;; Bulk memory and reference instructions that leave tables and segments
+;; alone: resettable, but memory.init keeps the data section.
+(module
+  (type $sig (func (param i32) (result i32)))
+  (table $t 2 funcref)
+  (elem (table $t) (i32.const 0) func $id)
+  (memory 1)
+  (data $p "passive")
+  (data (i32.const 64) "active")
+  (func $id (type $sig) (local.get 0))
+  (func (export "f") (param $n i32) (result i32)
+    (memory.copy (i32.const 0) (i32.const 64) (i32.const 6))
+    (memory.fill (i32.const 100) (i32.const 0) (i32.const 8))
+    (memory.init $p (i32.const 200) (i32.const 0) (i32.const 7))
+    (drop (table.get $t (i32.const 0)))
+    (drop (table.size $t))
+    (drop (ref.is_null (ref.func $id)))
+    (drop (i32.trunc_sat_f32_s (f32.const 1.5)))
+    (drop (i64.trunc_sat_f64_u (f64.const 2.5)))
+    (call_indirect $t (type $sig) (local.get $n) (i32.const 0))))
