@@ -23,7 +23,18 @@ import (
 )
 
 // newEdge serves the test guest as worker "guest" of tenant "t1".
-func newEdge(t *testing.T, cfg edge.Config, limits api.Limits) (*httptest.Server, *bytes.Buffer) {
+func newEdge(t *testing.T, cfg edge.Config, limits api.Limits) (*httptest.Server, *syncBuffer) {
+	t.Helper()
+	return newEdgeWith(t, cfg, limits, scheduler.Config{})
+}
+
+func newEdgeWith(t *testing.T, cfg edge.Config, limits api.Limits, sc scheduler.Config) (*httptest.Server, *syncBuffer) {
+	t.Helper()
+	srv, logs, _ := newEdgeWorker(t, cfg, limits, sc)
+	return srv, logs
+}
+
+func newEdgeWorker(t *testing.T, cfg edge.Config, limits api.Limits, sc scheduler.Config) (*httptest.Server, *syncBuffer, *scheduler.Worker) {
 	t.Helper()
 	ctx := context.Background()
 	rt, err := runtime.New(ctx, runtime.Config{HostModules: []runtime.HostModule{hostapi.Module{}}})
@@ -37,13 +48,20 @@ func newEdge(t *testing.T, cfg edge.Config, limits api.Limits) (*httptest.Server
 	}
 	var logs syncBuffer
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-	e := edge.New(cfg, scheduler.New(scheduler.Config{}))
-	w := scheduler.NewWorker("t1", "guest", 1, mod, limits, []string{"GREETING=hi", "SECRET_TOKEN=s3cr3t"})
+	s := scheduler.New(sc)
+	e := edge.New(cfg, s)
+	w, err := s.NewWorker(ctx, "t1", "guest", 1, mod, limits, []string{"GREETING=hi", "SECRET_TOKEN=s3cr3t"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.Resettable() {
+		t.Fatal("the Go test guest should be served from a resettable image")
+	}
 	t.Cleanup(w.Close)
 	e.SetWorkers([]*scheduler.Worker{w}, nil)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return srv, &logs.buf
+	return srv, &logs, w
 }
 
 type syncBuffer struct {
@@ -55,6 +73,12 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func do(t *testing.T, srv *httptest.Server, method, host, path string, body io.Reader) (*http.Response, string) {
@@ -139,7 +163,13 @@ func TestServe(t *testing.T) {
 // TestFresh: every request starts from the state after initialisation, also
 // under concurrency.
 func TestFresh(t *testing.T) {
-	srv, _ := newEdge(t, edge.Config{}, api.Limits{})
+	srv, _, w := newEdgeWorker(t, edge.Config{}, api.Limits{}, scheduler.Config{})
+	defer func() {
+		created, reused := w.Stats()
+		if reused < 20 {
+			t.Errorf("only %d of 40 requests were served by a pooled instance (%d created)", reused, created)
+		}
+	}()
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
 		wg.Add(1)
@@ -183,5 +213,43 @@ func TestBodyTooLarge(t *testing.T) {
 	resp, got := do(t, srv, "POST", host, "/echo", io.MultiReader(strings.NewReader(strings.Repeat("a", 1000))))
 	if resp.StatusCode != 200 || !strings.Contains(got, "len=1000") {
 		t.Errorf("at the limit: %d %q", resp.StatusCode, got)
+	}
+}
+
+// TestFreshState: whatever a request leaves behind — a changed global, a
+// grown heap, goroutines, a closed stdout — the next one, on whichever
+// instance, starts from the state right after initialisation.
+func TestFreshState(t *testing.T) {
+	for _, pool := range []int{0, -1} {
+		t.Run(fmt.Sprintf("pool=%d", pool), func(t *testing.T) {
+			srv, logs, w := newEdgeWorker(t, edge.Config{}, api.Limits{}, scheduler.Config{PoolSize: pool})
+			_ = w
+			want := "counter=0 heap=0 goroutines="
+			first := ""
+			var wg sync.WaitGroup
+			for g := 0; g < 4; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < 10; i++ {
+						resp, got := do(t, srv, "GET", host, "/fresh", nil)
+						if resp.StatusCode != 200 || !strings.HasPrefix(got, want) {
+							t.Errorf("request %d: %d %q, want %q…", i, resp.StatusCode, got, want)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			_, first = do(t, srv, "GET", host, "/fresh", nil)
+			_, again := do(t, srv, "GET", host, "/fresh", nil)
+			if first != again {
+				t.Errorf("goroutine count changed between requests: %q then %q", first, again)
+			}
+			if n := strings.Count(logs.String(), "fresh: stdout works"); n != 42 {
+				t.Errorf("stdout lines = %d, want 42 (a closed stdout must not carry over)", n)
+			}
+			created, reused := w.Stats()
+			t.Logf("instances created %d, reused %d", created, reused)
+		})
 	}
 }

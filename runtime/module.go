@@ -2,17 +2,18 @@ package runtime
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"io"
 	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	wapi "github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wedgeworks/wedge/api"
+	"github.com/wedgeworks/wedge/runtime/internal/wasmbin"
 )
 
 // Module is a compiled, validated worker module. It is reference counted:
@@ -27,6 +28,13 @@ type Module struct {
 	minBytes uint64 // the memory's initial size
 	err      error
 	ready    chan struct{} // closed when compiled or err is set
+
+	// info describes the module as uploaded. When resettable, compiled is
+	// an instrumented copy: mutable globals exported, data segments and
+	// start function left to instantiate to apply (see instantiate).
+	info       *wasmbin.Info
+	resettable bool
+	why        string // why not resettable
 
 	refs      atomic.Int64 // -1 once closed
 	idleSince atomic.Int64 // unix nanoseconds when refs last dropped to 0
@@ -112,34 +120,20 @@ func (m *Module) Run(ctx context.Context, cfg RunConfig) (Result, error) {
 	mem := &memory{limit: limit}
 	ctx = experimental.WithMemoryAllocator(ctx, mem)
 
-	mc := wazero.NewModuleConfig().
-		WithName("").
-		WithStartFunctions(exportInit).
-		WithSysWalltime().
-		WithSysNanotime().
-		WithSysNanosleep().
-		WithRandSource(rand.Reader)
+	mc := moduleConfig(cfg.Env)
 	if cfg.Stdout != nil {
 		mc = mc.WithStdout(cfg.Stdout)
 	}
 	if cfg.Stderr != nil {
 		mc = mc.WithStderr(cfg.Stderr)
 	}
-	for _, kv := range cfg.Env {
-		for i := 0; i < len(kv); i++ {
-			if kv[i] == '=' {
-				mc = mc.WithEnv(kv[:i], kv[i+1:])
-				break
-			}
-		}
-	}
 
 	start := time.Now()
-	inst, err := m.r.rt.InstantiateModule(ctx, m.compiled, mc)
+	inst, err := m.instantiate(ctx, mc)
 	res.Instantiate = time.Since(start)
 	if err != nil {
 		res.PeakMemory = mem.size()
-		return res, classify(ctx, err, mem, "initialize")
+		return res, classify(ctx, err, &mem.refused, "initialize")
 	}
 	defer inst.Close(context.WithoutCancel(ctx))
 	if cfg.OnReady != nil {
@@ -150,17 +144,46 @@ func (m *Module) Run(ctx context.Context, cfg RunConfig) (Result, error) {
 	res.Exec = time.Since(start)
 	res.PeakMemory = mem.size()
 	if err != nil {
-		return res, classify(ctx, err, mem, "handler")
+		return res, classify(ctx, err, &mem.refused, "handler")
 	}
 	return res, nil
 }
 
 var errWallTime = errors.New("wall time exceeded")
 
+// instantiate makes a fully initialised instance: what the wasm start-up
+// sequence does (data segments, start function), then the reactor's
+// _initialize. An instrumented module leaves the first two to us.
+func (m *Module) instantiate(ctx context.Context, mc wazero.ModuleConfig) (wapi.Module, error) {
+	if !m.resettable {
+		return m.r.rt.InstantiateModule(ctx, m.compiled, mc.WithStartFunctions(exportInit))
+	}
+	inst, err := m.r.rt.InstantiateModule(ctx, m.compiled, mc.WithStartFunctions())
+	if err != nil {
+		return nil, err
+	}
+	mem := inst.Memory()
+	for _, d := range m.info.Data {
+		if !mem.Write(d.Offset, d.Bytes) {
+			inst.Close(ctx)
+			return nil, errors.New("data segment does not fit in memory")
+		}
+	}
+	for _, name := range []string{exportStart, exportInit} {
+		if fn := inst.ExportedFunction(name); fn != nil {
+			if _, err := fn.Call(ctx); err != nil {
+				inst.Close(ctx)
+				return nil, err
+			}
+		}
+	}
+	return inst, nil
+}
+
 // classify turns what wazero returned into the error the client's code
 // comes from. The guest's own message stays in the cause, for logs.
-func classify(ctx context.Context, err error, mem *memory, phase string) error {
-	if mem.refused.Load() {
+func classify(ctx context.Context, err error, refused *atomic.Bool, phase string) error {
+	if refused.Load() {
 		return api.NewError(api.CodeMemoryLimit, "the worker exceeded its memory limit", err)
 	}
 	var exit *sys.ExitError

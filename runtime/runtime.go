@@ -17,6 +17,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/wedgeworks/wedge/api"
+	"github.com/wedgeworks/wedge/runtime/internal/wasmbin"
 )
 
 // HostModule is a set of host functions that guests import under one module
@@ -83,7 +84,14 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		imports:  make(map[string]map[string]wapi.FunctionDefinition),
 		modules:  make(map[string]*Module),
 	}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.rt); err != nil {
+	// WASI, with the calls that would change an instance's host-side state
+	// for the requests after it made harmless (see wasiOverrides).
+	wasi := r.rt.NewHostModuleBuilder(wasi_snapshot_preview1.ModuleName)
+	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(wasi)
+	for _, o := range wasiOverrides {
+		wasi.NewFunctionBuilder().WithGoModuleFunction(o.fn, o.params, []wapi.ValueType{wapi.ValueTypeI32}).Export(o.name)
+	}
+	if _, err := wasi.Instantiate(ctx); err != nil {
 		r.rt.Close(ctx)
 		return nil, fmt.Errorf("instantiate wasi: %w", err)
 	}
@@ -153,7 +161,8 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	r.modules[key] = m
 	r.mu.Unlock()
 
-	m.compiled, m.err = r.compile(ctx, wasm)
+	m.compiled, m.info, m.why, m.err = r.compile(ctx, wasm)
+	m.resettable = m.err == nil && m.why == ""
 	if m.err != nil {
 		r.mu.Lock()
 		if r.modules[key] == m {
@@ -168,16 +177,64 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	return m, nil
 }
 
-func (r *Runtime) compile(ctx context.Context, wasm []byte) (wazero.CompiledModule, error) {
-	cm, err := r.rt.CompileModule(ctx, wasm)
+// compile validates and compiles a module. When the module can be reset
+// to an image (why is empty), what is compiled is the instrumented copy:
+// mutable globals exported, data segments stripped (instantiate applies
+// them), the start function exported instead of run.
+func (r *Runtime) compile(ctx context.Context, wasm []byte) (cm wazero.CompiledModule, info *wasmbin.Info, why string, err error) {
+	// Bound what decoding may allocate before wazero sees the module.
+	if err := checkBinary(wasm); err != nil {
+		return nil, nil, "", api.NewError(api.CodeInvalidModule, "not a valid WebAssembly module: "+err.Error(), err)
+	}
+	code := wasm
+	info, perr := wasmbin.Parse(wasm)
+	switch {
+	case perr != nil:
+		why = "cannot parse: " + perr.Error() // wazero will say what is wrong
+	default:
+		why = resettable(info)
+	}
+	if why == "" {
+		instrumented, err := wasmbin.Instrument(wasm, info, true)
+		if err != nil {
+			why = "cannot instrument: " + err.Error()
+		} else {
+			code = instrumented
+		}
+	}
+	cm, err = r.rt.CompileModule(ctx, code)
 	if err != nil {
-		return nil, api.NewError(api.CodeInvalidModule, "not a valid WebAssembly module: "+err.Error(), err)
+		return nil, nil, "", api.NewError(api.CodeInvalidModule, "not a valid WebAssembly module: "+err.Error(), err)
 	}
 	if err := r.validate(cm); err != nil {
 		cm.Close(ctx)
-		return nil, api.NewError(api.CodeInvalidModule, err.Error(), err)
+		return nil, nil, "", api.NewError(api.CodeInvalidModule, err.Error(), err)
 	}
-	return cm, nil
+	return cm, info, why, nil
+}
+
+// resettable says why a module's instances cannot be reset to an image, or
+// "" when they can: all state outside memory and globals must be immutable.
+func resettable(info *wasmbin.Info) string {
+	switch {
+	case !info.Resettable:
+		return info.NotResettable
+	case info.Memory == nil:
+		return "the module has no memory of its own"
+	case info.Memory.Shared || info.Memory.Memory64:
+		return "shared or 64-bit memory"
+	}
+	for i, d := range info.Data {
+		if !d.Active || !d.OffsetConst || d.MemIndex != 0 {
+			return fmt.Sprintf("data segment %d is passive or has a computed offset", i)
+		}
+	}
+	for _, e := range info.Exports {
+		if e.Name == exportStart {
+			return "the module exports " + exportStart
+		}
+	}
+	return ""
 }
 
 // validate checks a compiled module against the guest ABI (docs/abi.md).
@@ -262,4 +319,36 @@ func (r *Runtime) Modules() int {
 const (
 	exportHandle = "wedge_handle"
 	exportInit   = "_initialize"
+	exportStart  = "__wedge_start" // the wasm start function, when instrumented
+	// exportPrepare, optional, runs once after _initialize when the image
+	// is captured (the Go SDK collects garbage there).
+	exportPrepare = "wedge_prepare"
 )
+
+// WASI errno values.
+const (
+	errnoBadf   = 8
+	errnoNotsup = 58
+)
+
+// wasiOverrides replace the WASI calls that could change the host-side
+// state an instance carries from one request to the next. A worker has
+// only stdin, stdout and stderr (no preopened directories, no sockets):
+// closing one of them succeeds without closing it, so that the next
+// request still has its logs; renumbering is not supported.
+var wasiOverrides = []struct {
+	name   string
+	params []wapi.ValueType
+	fn     wapi.GoModuleFunc
+}{
+	{"fd_close", []wapi.ValueType{wapi.ValueTypeI32}, func(_ context.Context, _ wapi.Module, stack []uint64) {
+		if fd := uint32(stack[0]); fd <= 2 {
+			stack[0] = 0
+		} else {
+			stack[0] = errnoBadf
+		}
+	}},
+	{"fd_renumber", []wapi.ValueType{wapi.ValueTypeI32, wapi.ValueTypeI32}, func(_ context.Context, _ wapi.Module, stack []uint64) {
+		stack[0] = errnoNotsup
+	}},
+}

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,12 @@ type Config struct {
 	// QueueWait is how long a request waits for a free slot before it is
 	// answered with overloaded. Zero means 1s.
 	QueueWait time.Duration
+	// PoolSize is how many ready instances a worker keeps between
+	// requests. Zero means 4; negative means none (every request makes an
+	// instance from the image).
+	PoolSize int
+	// MaxPooled caps ready instances across all workers. Zero means 1024.
+	MaxPooled int
 }
 
 // RunConfig is one request's instance configuration (see runtime.RunConfig).
@@ -40,6 +47,9 @@ type Scheduler struct {
 	slots     chan struct{}
 	perTenant int64
 	wait      time.Duration
+	poolSize  int
+	maxPooled int64
+	pooled    atomic.Int64 // ready instances held by all workers
 
 	tenants sync.Map // tenant name → *atomic.Int64 in-flight count
 }
@@ -55,14 +65,26 @@ func New(cfg Config) *Scheduler {
 	if cfg.QueueWait <= 0 {
 		cfg.QueueWait = time.Second
 	}
+	switch {
+	case cfg.PoolSize == 0:
+		cfg.PoolSize = 4
+	case cfg.PoolSize < 0:
+		cfg.PoolSize = 0
+	}
+	if cfg.MaxPooled <= 0 {
+		cfg.MaxPooled = 1024
+	}
 	return &Scheduler{
 		slots:     make(chan struct{}, cfg.MaxConcurrency),
 		perTenant: int64(cfg.TenantConcurrency),
 		wait:      cfg.QueueWait,
+		poolSize:  cfg.PoolSize,
+		maxPooled: int64(cfg.MaxPooled),
 	}
 }
 
-// Worker is one deployed version of a worker, ready to serve.
+// Worker is one deployed version of a worker, ready to serve: its image
+// (the state after initialisation) and a small pool of instances at it.
 type Worker struct {
 	Tenant  string
 	Name    string
@@ -70,23 +92,99 @@ type Worker struct {
 	Limits  api.Limits // with defaults applied
 	Env     []string   // "KEY=value", vars and secrets
 
+	s      *Scheduler
 	module *runtime.Module
+	image  *runtime.Image
+	pool   chan *runtime.Instance
 	closed atomic.Bool
+
+	created, reused atomic.Int64
 }
 
-// NewWorker returns a Worker running module; it takes over the caller's
-// reference to module, released by Close.
-func NewWorker(tenant, name string, version int, module *runtime.Module, limits api.Limits, env []string) *Worker {
-	return &Worker{Tenant: tenant, Name: name, Version: version, module: module, Limits: limits.WithDefaults(), Env: env}
+// Stats reports how many instances the worker made from its image and how
+// many requests were served by a pooled, reset instance.
+func (w *Worker) Stats() (created, reused int64) { return w.created.Load(), w.reused.Load() }
+
+// NewWorker prepares module to serve as a worker: it runs the guest's
+// initialisation once, with env, and keeps the result as the worker's
+// image. It takes over the caller's reference to module, released by
+// Close. Initialisation output goes to log (nil discards it).
+func (s *Scheduler) NewWorker(ctx context.Context, tenant, name string, version int, module *runtime.Module, limits api.Limits, env []string, log io.Writer) (*Worker, error) {
+	limits = limits.WithDefaults()
+	img, err := module.NewImage(ctx, runtime.ImageConfig{Env: env, MemoryLimit: uint64(limits.MemoryMB) << 20, Log: log})
+	if err != nil {
+		module.Release()
+		return nil, err
+	}
+	return &Worker{
+		Tenant: tenant, Name: name, Version: version, Limits: limits, Env: env,
+		s: s, module: module, image: img, pool: make(chan *runtime.Instance, s.poolSize),
+	}, nil
 }
 
 // SHA256 is the worker's module hash.
 func (w *Worker) SHA256() string { return w.module.SHA256() }
 
-// Close releases the worker's module. Requests already running finish.
+// Resettable reports whether requests are served from pooled instances
+// reset to the image (else each one instantiates from scratch).
+func (w *Worker) Resettable() bool { return w.image.Resettable() }
+
+// Close releases the worker's instances, image and module. Requests
+// already running finish first.
 func (w *Worker) Close() {
-	if w.closed.CompareAndSwap(false, true) {
-		w.module.Release()
+	if !w.closed.CompareAndSwap(false, true) {
+		return
+	}
+	w.drain()
+	w.image.Close()
+	w.module.Release()
+}
+
+func (w *Worker) drain() {
+	for {
+		select {
+		case in := <-w.pool:
+			w.s.pooled.Add(-1)
+			in.Close()
+		default:
+			return
+		}
+	}
+}
+
+// take returns a ready instance: a pooled one, or a new one from the image.
+func (w *Worker) take(ctx context.Context) (*runtime.Instance, error) {
+	select {
+	case in := <-w.pool:
+		w.s.pooled.Add(-1)
+		w.reused.Add(1)
+		return in, nil
+	default:
+		w.created.Add(1)
+		return w.image.NewInstance(ctx)
+	}
+}
+
+// recycle resets an instance after its request and keeps it for the next
+// one, or closes it.
+func (w *Worker) recycle(in *runtime.Instance) {
+	if w.closed.Load() || !in.Reset() {
+		in.Close()
+		return
+	}
+	if w.s.pooled.Add(1) > w.s.maxPooled {
+		w.s.pooled.Add(-1)
+		in.Close()
+		return
+	}
+	select {
+	case w.pool <- in:
+		if w.closed.Load() { // Close raced with us: do not strand it
+			w.drain()
+		}
+	default:
+		w.s.pooled.Add(-1)
+		in.Close()
 	}
 }
 
@@ -94,10 +192,9 @@ func (w *Worker) Close() {
 // Env default to the worker's. Admission errors are api.ErrOverloaded; a
 // closed worker gives ErrStale.
 func (s *Scheduler) Run(ctx context.Context, w *Worker, rc runtime.RunConfig) (runtime.Result, error) {
-	if w.closed.Load() || !w.module.Acquire() {
+	if w.closed.Load() {
 		return runtime.Result{}, ErrStale
 	}
-	defer w.module.Release()
 
 	tc := s.tenant(w.Tenant)
 	if tc.Add(1) > s.perTenant {
@@ -125,13 +222,25 @@ func (s *Scheduler) Run(ctx context.Context, w *Worker, rc runtime.RunConfig) (r
 	if rc.WallTime == 0 {
 		rc.WallTime = time.Duration(w.Limits.WallMillis) * time.Millisecond
 	}
-	if rc.MemoryLimit == 0 {
-		rc.MemoryLimit = uint64(w.Limits.MemoryMB) << 20
+	start := time.Now()
+	in, err := w.take(ctx)
+	if err != nil {
+		if errors.Is(err, runtime.ErrClosed) {
+			return runtime.Result{}, ErrStale
+		}
+		return runtime.Result{}, err
 	}
-	if rc.Env == nil {
-		rc.Env = w.Env
+	ready := time.Since(start)
+	if rc.OnReady != nil && in.Resettable() {
+		rc.OnReady(ready)
 	}
-	return w.module.Run(ctx, rc)
+	res, err := in.Run(ctx, rc)
+	if in.Resettable() {
+		res.Instantiate = ready
+	}
+	// Reset after the response, off the request's path.
+	go w.recycle(in)
+	return res, err
 }
 
 func (s *Scheduler) tenant(name string) *atomic.Int64 {

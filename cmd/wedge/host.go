@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,7 +66,7 @@ func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 	sched := scheduler.New(scheduler.Config{})
 	e := edge.New(edge.Config{Zone: cfg.zone, ServerTiming: cfg.serverTiming, Logger: cfg.log, Metrics: m}, sched)
 	h := &host{cfg: cfg, log: cfg.log, store: st, rt: rt, sched: sched, edge: e, metrics: m}
-	h.rec = &reconciler{store: st, rt: rt, edge: e, log: cfg.log, current: map[workerKey]*scheduler.Worker{}}
+	h.rec = &reconciler{store: st, rt: rt, sched: sched, edge: e, log: cfg.log, current: map[workerKey]*scheduler.Worker{}}
 	if cfg.control {
 		opHash, err := operatorHash(ctx, st, cfg.adminToken, cfg.stderr)
 		if err != nil {
@@ -126,6 +127,7 @@ type workerKey struct{ tenant, name string }
 type reconciler struct {
 	store store.Store
 	rt    *runtime.Runtime
+	sched *scheduler.Scheduler
 	edge  *edge.Edge
 	log   *slog.Logger
 
@@ -232,7 +234,7 @@ func (r *reconciler) load(ctx context.Context, w store.Worker, v store.Version) 
 	if d := time.Since(start); d > 10*time.Millisecond {
 		r.log.Info("worker compiled", "tenant", w.Tenant, "worker", w.Name, "version", v.Number, "took", d.Round(time.Millisecond))
 	}
-	return scheduler.NewWorker(w.Tenant, w.Name, v.Number, m, v.Settings.Limits, envOf(v.Settings)), nil
+	return r.sched.NewWorker(ctx, w.Tenant, w.Name, v.Number, m, v.Settings.Limits, envOf(v.Settings), &initLog{log: r.log, tenant: w.Tenant, worker: w.Name})
 }
 
 // envOf is a worker's environment: its vars, sorted by name.
@@ -259,4 +261,17 @@ func (r *reconciler) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.current)
+}
+
+// initLog logs what a worker prints during its initialisation.
+type initLog struct {
+	log            *slog.Logger
+	tenant, worker string
+}
+
+func (l *initLog) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		l.log.Info("worker init log", "tenant", l.tenant, "worker", l.worker, "line", line)
+	}
+	return len(p), nil
 }

@@ -9,14 +9,19 @@ import (
 	"io"
 	"net/http"
 	"os"
+	goruntime "runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/wedgeworks/wedge/sdk/go/wedge"
 )
 
 // counter proves isolation: every request must see it at zero.
 var counter int
+
+// heap is kept across a request's lifetime only: every request must find it empty.
+var heap [][]byte
 
 func init() {
 	wedge.HandleFunc(serve)
@@ -59,6 +64,20 @@ func serve(w http.ResponseWriter, r *http.Request) {
 		fmt.Println("hello from stdout")
 		fmt.Fprintln(os.Stderr, "hello from stderr")
 		io.WriteString(w, "logged\n")
+	case "/fresh":
+		// Everything a previous request could have left behind, reported
+		// before this request changes it: a global, the heap it grew,
+		// goroutines it started, stdout it closed.
+		fmt.Fprintf(w, "counter=%d heap=%d goroutines=%d\n", counter, len(heap), goruntime.NumGoroutine())
+		counter++
+		for i := 0; i < 8; i++ {
+			heap = append(heap, make([]byte, 1<<10))
+		}
+		block := make(chan struct{})
+		go func() { <-block }()
+		go func() { time.Sleep(time.Hour) }()
+		fmt.Println("fresh: stdout works")
+		os.Stdout.Close()
 	case "/panic":
 		panic("guest panic: secret detail")
 	case "/loop":

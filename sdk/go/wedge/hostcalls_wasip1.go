@@ -2,7 +2,10 @@
 
 package wedge
 
-import "unsafe"
+import (
+	"runtime"
+	"unsafe"
+)
 
 //go:wasmimport wedge_v1 request_head
 func requestHead(buf unsafe.Pointer, capacity uint32) int32
@@ -40,4 +43,16 @@ func (wasmHost) responseFlush() int32             { return responseFlush() }
 //go:wasmexport wedge_handle
 func wedgeHandle() {
 	serve(wasmHost{})
+}
+
+// wedgePrepare is called by the host once, after initialisation and before
+// the worker's state is captured as its image. It collects init's garbage
+// (otherwise every request, starting from the same heap, would pay for the
+// same collection) and then warms the SDK up (see warmUp). Neither touches
+// the worker's own state.
+//
+//go:wasmexport wedge_prepare
+func wedgePrepare() {
+	runtime.GC()
+	warmUp()
 }

@@ -1,0 +1,77 @@
+package edge_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wedgeworks/wedge/api"
+	"github.com/wedgeworks/wedge/edge"
+	"github.com/wedgeworks/wedge/hostapi"
+	"github.com/wedgeworks/wedge/internal/testwasm"
+	"github.com/wedgeworks/wedge/runtime"
+	"github.com/wedgeworks/wedge/scheduler"
+)
+
+// BenchmarkServeHello measures the whole request path for examples/hello
+// in process (no sockets): route, take an instance, run the guest, write
+// the response. Sub-benchmarks compare the instance strategies.
+func BenchmarkServeHello(b *testing.B) {
+	ctx := context.Background()
+	rt, err := runtime.New(ctx, runtime.Config{HostModules: []runtime.HostModule{hostapi.Module{}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	wasm := testwasm.Build(b, "examples/hello")
+	for _, bc := range []struct {
+		name string
+		pool int
+	}{
+		{"pooled", 0},
+		{"from-image", -1},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			mod, err := rt.Compile(ctx, wasm)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s := scheduler.New(scheduler.Config{PoolSize: bc.pool})
+			w, err := s.NewWorker(ctx, "t", "hello", 1, mod, api.Limits{}, nil, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer w.Close()
+			e := edge.New(edge.Config{}, s)
+			e.SetWorkers([]*scheduler.Worker{w}, nil)
+			req := httptest.NewRequest("GET", "http://hello.t.wedge.localhost/bench", nil)
+			times := make([]time.Duration, 0, b.N)
+			b.ReportAllocs()
+			var ru0 syscall.Rusage
+			syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+			minflt0 := ru0.Minflt
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				rec := httptest.NewRecorder()
+				start := time.Now()
+				e.ServeHTTP(rec, req)
+				times = append(times, time.Since(start))
+				if rec.Code != http.StatusOK {
+					b.Fatalf("status %d: %s", rec.Code, rec.Body)
+				}
+				time.Sleep(0) // let the recycler run, as between real requests
+			}
+			b.StopTimer()
+			var ru syscall.Rusage
+			syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+			b.ReportMetric(float64(ru.Minflt-minflt0)/float64(b.N), "minflt/op")
+			slices.Sort(times)
+			b.ReportMetric(float64(times[len(times)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(times[len(times)*99/100].Microseconds()), "p99-µs")
+		})
+	}
+}

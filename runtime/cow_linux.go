@@ -1,0 +1,224 @@
+//go:build linux
+
+package runtime
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tetratelabs/wazero/experimental"
+)
+
+// memImage is a captured linear memory, held in a sealed memfd so that
+// every instance can map it copy-on-write: an instance pays only for the
+// pages it writes, and dropping those pages returns it to the image.
+type memImage struct {
+	fd   int
+	size uint64 // bytes, a multiple of the wasm page size
+	view []byte // the image mapped read-only and shared: the source of resets
+}
+
+func newMemImage(data []byte) (*memImage, error) {
+	fd, err := unix.MemfdCreate("wedge-image", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, fmt.Errorf("memfd_create: %w", err)
+	}
+	im := &memImage{fd: fd, size: uint64(len(data))}
+	if err := unix.Ftruncate(fd, int64(len(data))); err != nil {
+		im.close()
+		return nil, fmt.Errorf("ftruncate image: %w", err)
+	}
+	for off := 0; off < len(data); {
+		// Zero pages need no write: the file reads as zeros already, and
+		// unwritten pages cost no memory.
+		end := min(off+pageSize, len(data))
+		if !allZero(data[off:end]) {
+			if _, err := unix.Pwrite(fd, data[off:end], int64(off)); err != nil {
+				im.close()
+				return nil, fmt.Errorf("write image: %w", err)
+			}
+		}
+		off = end
+	}
+	// Nobody may change the image any more, through any mapping.
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE|unix.F_SEAL_SEAL); err != nil {
+		im.close()
+		return nil, fmt.Errorf("seal image: %w", err)
+	}
+	if len(data) > 0 {
+		view, err := unix.Mmap(fd, 0, len(data), unix.PROT_READ, unix.MAP_SHARED)
+		if err != nil {
+			im.close()
+			return nil, fmt.Errorf("map image: %w", err)
+		}
+		im.view = view
+	}
+	return im, nil
+}
+
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if *(*uint64)(unsafe.Pointer(&b[0])) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (im *memImage) close() {
+	if im.view != nil {
+		unix.Munmap(im.view)
+		im.view = nil
+	}
+	if im.fd >= 0 {
+		unix.Close(im.fd)
+		im.fd = -1
+	}
+}
+
+// cowMemory is one pooled instance's linear memory: the whole reservation
+// (the instance's limit) is mapped up front, so the memory never moves;
+// the image is mapped MAP_PRIVATE at its start and the rest is made
+// accessible as the guest grows.
+type cowMemory struct {
+	img     *memImage
+	limit   uint64
+	region  []byte   // the reservation; len = reserved bytes
+	mapped  uint64   // bytes accessible from the start of region
+	entries []uint64 // pagemap scratch, one entry per host page of the image
+	length  atomic.Uint64
+	refused atomic.Bool
+	err     error // why Allocate failed, if it did
+}
+
+// Allocate implements experimental.MemoryAllocator.
+func (m *cowMemory) Allocate(capacity, max uint64) experimental.LinearMemory {
+	reserve := min(max, m.limit)
+	if reserve < m.img.size {
+		reserve = m.img.size
+	}
+	region, err := unix.Mmap(-1, 0, int(reserve), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err != nil {
+		m.err = fmt.Errorf("reserve %d bytes: %w", reserve, err)
+		return m
+	}
+	if m.img.size > 0 {
+		_, err = mmapFixed(unsafe.Pointer(&region[0]), m.img.size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED, m.img.fd)
+		if err != nil {
+			unix.Munmap(region)
+			m.err = fmt.Errorf("map image: %w", err)
+			return m
+		}
+	}
+	m.region, m.mapped = region, m.img.size
+	return m
+}
+
+// Reallocate implements experimental.LinearMemory.
+func (m *cowMemory) Reallocate(size uint64) []byte {
+	if m.region == nil {
+		return nil
+	}
+	if size > m.limit || size > uint64(len(m.region)) {
+		m.refused.Store(true)
+		return nil
+	}
+	if size > m.mapped {
+		if err := unix.Mprotect(m.region[m.mapped:size], unix.PROT_READ|unix.PROT_WRITE); err != nil {
+			m.refused.Store(true)
+			return nil
+		}
+		m.mapped = size
+	}
+	m.length.Store(size)
+	return m.region[:size:size]
+}
+
+// Free implements experimental.LinearMemory.
+func (m *cowMemory) Free() {
+	if m.region != nil {
+		unix.Munmap(m.region)
+		m.region = nil
+	}
+}
+
+// reset returns the memory to the image. It fails when the memory grew
+// past the image (the caller then discards the instance).
+//
+// Pages the guest wrote are private copies (copy-on-write); the others
+// still map the image. Rather than dropping the private pages (the next
+// request would fault every one of them again, a few microseconds each),
+// reset asks the kernel which pages are private (/proc/self/pagemap, one
+// read) and copies the image over just those: a request's working set
+// stays mapped, and costs a memcpy per page instead of a fault. Where
+// pagemap cannot be read, it falls back to MADV_DONTNEED.
+func (m *cowMemory) reset() bool {
+	if m.region == nil || m.length.Load() != m.img.size || m.mapped != m.img.size || m.refused.Load() {
+		return false
+	}
+	if m.img.size == 0 {
+		return true
+	}
+	if m.restorePrivate() {
+		return true
+	}
+	return unix.Madvise(m.region[:m.img.size], unix.MADV_DONTNEED) == nil
+}
+
+// pagemap bits (Documentation/admin-guide/mm/pagemap.rst).
+const (
+	pmPresent = 1 << 63
+	pmSwapped = 1 << 62
+	pmFile    = 1 << 61 // file page or shared anonymous: not a private copy
+)
+
+var pagemapFD = sync.OnceValues(func() (int, error) {
+	return unix.Open("/proc/self/pagemap", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+})
+
+var hostPage = uint64(unix.Getpagesize())
+
+func (m *cowMemory) restorePrivate() bool {
+	fd, err := pagemapFD()
+	if err != nil {
+		return false
+	}
+	pages := m.img.size / hostPage
+	if uint64(cap(m.entries)) < pages {
+		m.entries = make([]uint64, pages)
+	}
+	entries := m.entries[:pages]
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(&entries[0])), len(entries)*8)
+	first := uint64(uintptr(unsafe.Pointer(&m.region[0]))) / hostPage
+	if n, err := unix.Pread(fd, buf, int64(first*8)); err != nil || n != len(buf) {
+		return false
+	}
+	for i, e := range entries {
+		if e&(pmPresent|pmSwapped) != 0 && e&pmFile == 0 {
+			off := uint64(i) * hostPage
+			copy(m.region[off:off+hostPage], m.img.view[off:off+hostPage])
+		}
+	}
+	return true
+}
+
+func (m *cowMemory) size() uint64 { return m.length.Load() }
+
+// mmapFixed maps fd over an existing range (unix.Mmap cannot take an address).
+func mmapFixed(addr unsafe.Pointer, length uint64, prot, flags, fd int) (uintptr, error) {
+	r, _, errno := unix.Syscall6(unix.SYS_MMAP, uintptr(addr), uintptr(length), uintptr(prot), uintptr(flags), uintptr(fd), 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return r, nil
+}

@@ -1,0 +1,315 @@
+package runtime
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	wapi "github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+)
+
+// ImageConfig configures an Image. The zero value is valid.
+type ImageConfig struct {
+	// Env is the guest's environment, "KEY=value" pairs. It is part of the
+	// image: a guest reads it during initialisation.
+	Env []string
+	// MemoryLimit caps each instance's linear memory in bytes; zero or more
+	// than the runtime's ceiling means the ceiling.
+	MemoryLimit uint64
+	// Log receives what the guest prints during initialisation; nil discards it.
+	Log io.Writer
+}
+
+// Image is a worker's state right after initialisation — linear memory and
+// mutable globals, captured once — from which instances are made and to
+// which they are reset. Every request served from an Image starts from
+// exactly that state.
+//
+// Modules that cannot be reset safely (they mutate tables or drop
+// segments, see RATIONALE.md) get an Image too, whose instances are fully
+// fresh instantiations: same semantics, without the speed.
+//
+// An Image holds a reference to its Module until Close. It is safe for
+// concurrent use; its Instances are not.
+type Image struct {
+	m       *Module
+	env     []string
+	limit   uint64
+	mem     *memImage // nil when the module is not resettable
+	pages   uint32
+	globals []savedGlobal
+	base    wazero.ModuleConfig
+	closed  atomic.Bool
+	live    sync.WaitGroup // instances not yet closed
+}
+
+type savedGlobal struct {
+	export string
+	value  uint64
+}
+
+// NewImage initialises m once with cfg's environment and captures the
+// result. The Image takes its own reference to m.
+func (m *Module) NewImage(ctx context.Context, cfg ImageConfig) (*Image, error) {
+	if !m.Acquire() {
+		return nil, ErrClosed
+	}
+	limit := m.r.maxBytes
+	if cfg.MemoryLimit > 0 && cfg.MemoryLimit < limit {
+		limit = cfg.MemoryLimit
+	}
+	img := &Image{m: m, env: cfg.Env, limit: limit}
+	img.base = moduleConfig(cfg.Env)
+	if !m.resettable {
+		return img, nil
+	}
+	if err := img.capture(ctx, cfg.Log); err != nil {
+		m.Release()
+		return nil, err
+	}
+	return img, nil
+}
+
+// moduleConfig is the instance configuration shared by every instance of
+// an image: no start functions (initialisation is ours to run), real clocks,
+// a cryptographic random source, the environment.
+func moduleConfig(env []string) wazero.ModuleConfig {
+	mc := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions().
+		WithSysWalltime().
+		WithSysNanotime().
+		WithSysNanosleep().
+		WithRandSource(rand.Reader)
+	for _, kv := range env {
+		for i := 0; i < len(kv); i++ {
+			if kv[i] == '=' {
+				mc = mc.WithEnv(kv[:i], kv[i+1:])
+				break
+			}
+		}
+	}
+	return mc
+}
+
+// capture instantiates the module, initialises it and saves its memory and
+// globals.
+func (img *Image) capture(ctx context.Context, log io.Writer) error {
+	mem := &memory{limit: img.limit}
+	mc := img.base
+	if log != nil {
+		mc = mc.WithStdout(log).WithStderr(log)
+	}
+	inst, err := img.m.instantiate(experimental.WithMemoryAllocator(ctx, mem), mc)
+	if err != nil {
+		return classify(ctx, err, &mem.refused, "initialize")
+	}
+	defer inst.Close(context.WithoutCancel(ctx))
+	if fn := inst.ExportedFunction(exportPrepare); fn != nil {
+		if _, err := fn.Call(ctx); err != nil {
+			return classify(ctx, err, &mem.refused, "preparation")
+		}
+	}
+	data, ok := inst.Memory().Read(0, inst.Memory().Size())
+	if !ok {
+		return errors.New("capture: cannot read the instance's memory")
+	}
+	img.pages = uint32(len(data) / pageSize)
+	for i, g := range img.m.info.Globals {
+		if !g.Mutable {
+			continue
+		}
+		name := globalExport(img.m.info.ImportedGlobals + i)
+		eg := inst.ExportedGlobal(name)
+		if eg == nil {
+			return fmt.Errorf("capture: global %s is not exported", name)
+		}
+		img.globals = append(img.globals, savedGlobal{export: name, value: eg.Get()})
+	}
+	img.mem, err = newMemImage(data)
+	if err != nil {
+		return fmt.Errorf("capture: %w", err)
+	}
+	return nil
+}
+
+func globalExport(index int) string { return "__wedge_g" + strconv.Itoa(index) }
+
+// Size is the image's linear memory in bytes (zero when not resettable).
+func (img *Image) Size() uint64 {
+	if img.mem == nil {
+		return 0
+	}
+	return img.mem.size
+}
+
+// Resettable reports whether instances are made from a captured image and
+// can be reset to it; otherwise each Run is a full instantiation.
+func (img *Image) Resettable() bool { return img.mem != nil }
+
+// Close releases the image once every instance made from it is closed.
+func (img *Image) Close() {
+	if !img.closed.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		img.live.Wait()
+		if img.mem != nil {
+			img.mem.close()
+		}
+		img.m.Release()
+	}()
+}
+
+// Instance is a guest instance at its image, ready to serve one request.
+// Between requests it must be Reset (or closed). It is not safe for
+// concurrent use.
+type Instance struct {
+	img    *Image
+	mod    wapi.Module // nil until instantiated (always nil for fresh instances between runs)
+	mem    *cowMemory
+	handle wapi.Function
+	stdout switchWriter
+	stderr switchWriter
+	dirty  bool
+	broken bool
+}
+
+// NewInstance makes an instance at the image. For a resettable image it
+// is a cheap instantiation mapping the image copy-on-write; otherwise the
+// instance instantiates from scratch in Run.
+func (img *Image) NewInstance(ctx context.Context) (*Instance, error) {
+	if img.closed.Load() {
+		return nil, ErrClosed
+	}
+	in := &Instance{img: img}
+	img.live.Add(1)
+	if img.mem == nil {
+		return in, nil
+	}
+	in.mem = &cowMemory{img: img.mem, limit: img.limit}
+	mc := img.base.WithStdout(&in.stdout).WithStderr(&in.stderr)
+	mod, err := img.m.r.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, in.mem), img.m.compiled, mc)
+	if err == nil && in.mem.err != nil {
+		mod.Close(ctx)
+		err = in.mem.err
+	}
+	if err != nil {
+		img.live.Done()
+		return nil, fmt.Errorf("instantiate from image: %w", err)
+	}
+	in.mod = mod
+	if cur := mod.Memory().Size() / pageSize; cur < img.pages {
+		if _, ok := mod.Memory().Grow(img.pages - cur); !ok {
+			in.Close()
+			return nil, errors.New("instantiate from image: cannot grow memory to the image's size")
+		}
+	}
+	if !in.restoreGlobals() {
+		in.Close()
+		return nil, errors.New("instantiate from image: globals are not exported")
+	}
+	in.handle = mod.ExportedFunction(exportHandle)
+	return in, nil
+}
+
+func (in *Instance) restoreGlobals() bool {
+	for _, g := range in.img.globals {
+		mg, ok := in.mod.ExportedGlobal(g.export).(wapi.MutableGlobal)
+		if !ok {
+			return false
+		}
+		mg.Set(g.value)
+	}
+	return true
+}
+
+// Run serves one request. rc's MemoryLimit and Env are the image's and
+// ignored here. OnReady is called only for an instance that is not
+// Resettable (after its full instantiation); for the others the caller
+// knows when it took the instance. After Run, the instance must be Reset
+// (or closed).
+func (in *Instance) Run(ctx context.Context, rc RunConfig) (Result, error) {
+	if in.img.mem == nil {
+		// Not resettable: a full, fresh instantiation every time.
+		rc.MemoryLimit = in.img.limit
+		rc.Env = in.img.env
+		in.dirty = true
+		return in.img.m.Run(ctx, rc)
+	}
+	if in.dirty || in.broken || in.mod == nil {
+		return Result{}, errors.New("runtime: instance used without Reset")
+	}
+	in.dirty = true
+	if rc.WallTime > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, rc.WallTime, errWallTime)
+		defer cancel()
+	}
+	in.stdout.w, in.stderr.w = rc.Stdout, rc.Stderr
+	defer func() { in.stdout.w, in.stderr.w = nil, nil }()
+	start := time.Now()
+	_, err := in.handle.Call(ctx)
+	res := Result{Exec: time.Since(start), PeakMemory: in.mem.size()}
+	if err != nil {
+		in.broken = true
+		return res, classify(ctx, err, &in.mem.refused, "handler")
+	}
+	return res, nil
+}
+
+// Reset returns the instance to its image after a Run. It reports false
+// when the instance cannot be reused (it trapped, hit a limit or grew its
+// memory); the caller must then Close it.
+func (in *Instance) Reset() bool {
+	if in.broken || in.mod == nil || in.img.closed.Load() {
+		return false
+	}
+	if !in.dirty {
+		return true
+	}
+	if !in.mem.reset() || !in.restoreGlobals() {
+		in.broken = true
+		return false
+	}
+	in.dirty = false
+	return true
+}
+
+// Resettable reports whether the instance comes from a captured image (a
+// cheap instantiation, reusable after Reset) rather than being a full
+// instantiation in Run.
+func (in *Instance) Resettable() bool { return in.img != nil && in.img.mem != nil }
+
+// Close releases the instance.
+func (in *Instance) Close() {
+	if in.img == nil {
+		return
+	}
+	if in.mod != nil {
+		in.mod.Close(context.Background())
+		in.mod = nil
+	}
+	in.img.live.Done()
+	in.img = nil
+}
+
+// switchWriter sends an instance's output to the current request's writer.
+type switchWriter struct {
+	w io.Writer
+}
+
+func (s *switchWriter) Write(p []byte) (int, error) {
+	if s.w == nil {
+		return len(p), nil
+	}
+	return s.w.Write(p)
+}
