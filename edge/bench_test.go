@@ -30,17 +30,18 @@ func BenchmarkServeHello(b *testing.B) {
 	wasm := testwasm.Build(b, "examples/hello")
 	for _, bc := range []struct {
 		name string
-		pool int
+		cfg  scheduler.Config
 	}{
-		{"pooled", 0},
-		{"from-image", -1},
+		{"pooled", scheduler.Config{}},
+		{"from-image", scheduler.Config{PoolSize: -1}},
+		{"fresh", scheduler.Config{Fresh: true}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			mod, err := rt.Compile(ctx, wasm)
 			if err != nil {
 				b.Fatal(err)
 			}
-			s := scheduler.New(scheduler.Config{PoolSize: bc.pool})
+			s := scheduler.New(bc.cfg)
 			w, err := s.NewWorker(ctx, "t", "hello", 1, mod, api.Limits{}, nil, nil)
 			if err != nil {
 				b.Fatal(err)

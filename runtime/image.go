@@ -26,6 +26,9 @@ type ImageConfig struct {
 	MemoryLimit uint64
 	// Log receives what the guest prints during initialisation; nil discards it.
 	Log io.Writer
+	// Fresh makes every instance a full instantiation, as if the module
+	// could not be reset: plain wazero, the baseline for measurements.
+	Fresh bool
 }
 
 // Image is a worker's state right after initialisation — linear memory and
@@ -68,7 +71,7 @@ func (m *Module) NewImage(ctx context.Context, cfg ImageConfig) (*Image, error) 
 	}
 	img := &Image{m: m, env: cfg.Env, limit: limit}
 	img.base = moduleConfig(cfg.Env)
-	if !m.resettable {
+	if !m.resettable || cfg.Fresh {
 		return img, nil
 	}
 	if err := img.capture(ctx, cfg.Log); err != nil {

@@ -29,6 +29,9 @@ type Config struct {
 	PoolSize int
 	// MaxPooled caps ready instances across all workers. Zero means 1024.
 	MaxPooled int
+	// Fresh instantiates every request's instance from scratch (no image,
+	// no pool): plain wazero, kept as the baseline for measurements.
+	Fresh bool
 }
 
 // RunConfig is one request's instance configuration (see runtime.RunConfig).
@@ -49,6 +52,7 @@ type Scheduler struct {
 	wait      time.Duration
 	poolSize  int
 	maxPooled int64
+	fresh     bool
 	pooled    atomic.Int64 // ready instances held by all workers
 
 	tenants sync.Map // tenant name → *atomic.Int64 in-flight count
@@ -80,6 +84,7 @@ func New(cfg Config) *Scheduler {
 		wait:      cfg.QueueWait,
 		poolSize:  cfg.PoolSize,
 		maxPooled: int64(cfg.MaxPooled),
+		fresh:     cfg.Fresh,
 	}
 }
 
@@ -111,7 +116,7 @@ func (w *Worker) Stats() (created, reused int64) { return w.created.Load(), w.re
 // Close. Initialisation output goes to log (nil discards it).
 func (s *Scheduler) NewWorker(ctx context.Context, tenant, name string, version int, module *runtime.Module, limits api.Limits, env []string, log io.Writer) (*Worker, error) {
 	limits = limits.WithDefaults()
-	img, err := module.NewImage(ctx, runtime.ImageConfig{Env: env, MemoryLimit: uint64(limits.MemoryMB) << 20, Log: log})
+	img, err := module.NewImage(ctx, runtime.ImageConfig{Env: env, MemoryLimit: uint64(limits.MemoryMB) << 20, Log: log, Fresh: s.fresh})
 	if err != nil {
 		module.Release()
 		return nil, err

@@ -28,6 +28,7 @@ type hostConfig struct {
 	dataDir      string
 	zone         string
 	serverTiming bool
+	instances    string // "pool" (default), "image" or "fresh"
 	// control enables the control-plane API, with the operator token from
 	// adminToken, or generated on the first start and printed to stderr.
 	control    bool
@@ -63,7 +64,19 @@ func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 		return nil, err
 	}
 	m := metrics.New()
-	sched := scheduler.New(scheduler.Config{})
+	sc := scheduler.Config{}
+	switch cfg.instances {
+	case "", "pool":
+	case "image":
+		sc.PoolSize = -1
+	case "fresh":
+		sc.Fresh = true
+	default:
+		st.Close()
+		rt.Close(ctx)
+		return nil, fmt.Errorf("--instances %q: use pool, image or fresh", cfg.instances)
+	}
+	sched := scheduler.New(sc)
 	e := edge.New(edge.Config{Zone: cfg.zone, ServerTiming: cfg.serverTiming, Logger: cfg.log, Metrics: m}, sched)
 	h := &host{cfg: cfg, log: cfg.log, store: st, rt: rt, sched: sched, edge: e, metrics: m}
 	h.rec = &reconciler{store: st, rt: rt, sched: sched, edge: e, log: cfg.log, current: map[workerKey]*scheduler.Worker{}}

@@ -40,6 +40,7 @@ func serveCommand(ctx context.Context, env cli.Env, args []string) int {
 	zone := fs.String("zone", edge.DefaultZone, "worker W of tenant T answers at W.T.ZONE")
 	serverTiming := fs.Bool("server-timing", false, "add Server-Timing (instantiate, exec, total) to worker responses")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	instances := fs.String("instances", "pool", "how requests get instances: pool (reset to the image and reused), image (a new one from the image each time) or fresh (full instantiation each time; for comparisons)")
 	fs.Usage = func() {
 		fmt.Fprint(env.Stdout, serveUsage)
 		fs.SetOutput(env.Stdout)
@@ -64,7 +65,7 @@ func serveCommand(ctx context.Context, env cli.Env, args []string) int {
 
 	err := serve(ctx, serveConfig{
 		httpAddr: *httpAddr, adminAddr: *adminAddr, dataDir: *dataDir, zone: *zone,
-		serverTiming: *serverTiming, adminToken: env.Getenv("WEDGE_ADMIN_TOKEN"),
+		serverTiming: *serverTiming, instances: *instances, adminToken: env.Getenv("WEDGE_ADMIN_TOKEN"),
 		log: log, stderr: env.Stderr,
 	})
 	if err != nil {
@@ -77,6 +78,7 @@ func serveCommand(ctx context.Context, env cli.Env, args []string) int {
 type serveConfig struct {
 	httpAddr, adminAddr, dataDir, zone string
 	serverTiming                       bool
+	instances                          string
 	adminToken                         string
 	log                                *slog.Logger
 	stderr                             io.Writer
@@ -98,7 +100,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	}
 
 	h, err := newHost(ctx, hostConfig{
-		dataDir: cfg.dataDir, zone: cfg.zone, serverTiming: cfg.serverTiming,
+		dataDir: cfg.dataDir, zone: cfg.zone, serverTiming: cfg.serverTiming, instances: cfg.instances,
 		control: true, adminToken: cfg.adminToken, stderr: cfg.stderr, log: cfg.log,
 	})
 	if err != nil {
