@@ -28,12 +28,18 @@ test-short:
 bench:
 	$(GO) test -run=NONE -bench=. -benchmem ./...
 
-## examples: build every example worker to examples/NAME/build/worker.wasm
+## examples: build every Go example to examples/NAME/build/worker.wasm, and
+## the C examples to their committed .wasm when clang is installed
+C_EXAMPLES := $(wildcard examples/*/*.c)
 examples:
 	@for ex in $(EXAMPLES); do \
 		echo "build examples/$$ex"; \
 		(cd examples/$$ex && GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o build/worker.wasm .) || exit 1; \
 	done
+	@if command -v clang >/dev/null; then for c in $(C_EXAMPLES); do \
+		echo "build $$c"; \
+		clang --target=wasm32-wasi -mexec-model=reactor -O2 -Wl,--export=wedge_handle -o "$${c%.c}.wasm" "$$c" || exit 1; \
+	done; else echo "examples: clang not installed, C examples not rebuilt"; fi
 
 ## generate: regenerate committed artefacts (test modules from .wat; needs wabt)
 generate:

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"syscall"
 	"testing"
@@ -27,21 +29,39 @@ func BenchmarkServeHello(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer rt.Close(ctx)
-	wasm := testwasm.Build(b, "examples/hello")
-	for _, bc := range []struct {
+	cHello, err := os.ReadFile(filepath.Join(testwasm.Root(b), "examples", "c-hello", "hello.wasm"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, guest := range []struct {
 		name string
-		cfg  scheduler.Config
+		wasm []byte
 	}{
-		{"pooled", scheduler.Config{}},
-		{"from-image", scheduler.Config{PoolSize: -1}},
-		{"fresh", scheduler.Config{Fresh: true}},
+		{"go", testwasm.Build(b, "examples/hello")},
+		{"c", cHello},
 	} {
-		b.Run(bc.name, func(b *testing.B) {
+		for _, bc := range []struct {
+			name string
+			cfg  scheduler.Config
+		}{
+			{"pooled", scheduler.Config{}},
+			{"from-image", scheduler.Config{PoolSize: -1}},
+			{"fresh", scheduler.Config{Fresh: true}},
+		} {
+			benchServe(b, rt, guest.name+"/"+bc.name, guest.wasm, bc.cfg)
+		}
+	}
+}
+
+func benchServe(b *testing.B, rt *runtime.Runtime, name string, wasm []byte, cfg scheduler.Config) {
+	ctx := context.Background()
+	{
+		b.Run(name, func(b *testing.B) {
 			mod, err := rt.Compile(ctx, wasm)
 			if err != nil {
 				b.Fatal(err)
 			}
-			s := scheduler.New(bc.cfg)
+			s := scheduler.New(cfg)
 			w, err := s.NewWorker(ctx, "t", "hello", 1, mod, api.Limits{}, nil, nil)
 			if err != nil {
 				b.Fatal(err)

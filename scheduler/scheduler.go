@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,9 @@ type Scheduler struct {
 	pooled    atomic.Int64 // ready instances held by all workers
 
 	tenants sync.Map // tenant name → *atomic.Int64 in-flight count
+
+	imagesMu sync.Mutex
+	images   map[imageKey]*sharedImage
 }
 
 // New returns a Scheduler for cfg.
@@ -85,6 +89,7 @@ func New(cfg Config) *Scheduler {
 		poolSize:  cfg.PoolSize,
 		maxPooled: int64(cfg.MaxPooled),
 		fresh:     cfg.Fresh,
+		images:    make(map[imageKey]*sharedImage),
 	}
 }
 
@@ -100,6 +105,7 @@ type Worker struct {
 	s      *Scheduler
 	module *runtime.Module
 	image  *runtime.Image
+	shared *sharedImage
 	pool   chan *runtime.Instance
 	closed atomic.Bool
 
@@ -114,17 +120,68 @@ func (w *Worker) Stats() (created, reused int64) { return w.created.Load(), w.re
 // initialisation once, with env, and keeps the result as the worker's
 // image. It takes over the caller's reference to module, released by
 // Close. Initialisation output goes to log (nil discards it).
+//
+// Workers whose module, environment and memory limit are the same share
+// one image (initialisation is deterministic up to the clock and random
+// numbers it reads, which an image freezes anyway): a thousand workers
+// deployed from one module cost one image.
 func (s *Scheduler) NewWorker(ctx context.Context, tenant, name string, version int, module *runtime.Module, limits api.Limits, env []string, log io.Writer) (*Worker, error) {
 	limits = limits.WithDefaults()
-	img, err := module.NewImage(ctx, runtime.ImageConfig{Env: env, MemoryLimit: uint64(limits.MemoryMB) << 20, Log: log, Fresh: s.fresh})
+	si, err := s.acquireImage(ctx, module, runtime.ImageConfig{Env: env, MemoryLimit: uint64(limits.MemoryMB) << 20, Log: log, Fresh: s.fresh})
 	if err != nil {
 		module.Release()
 		return nil, err
 	}
 	return &Worker{
 		Tenant: tenant, Name: name, Version: version, Limits: limits, Env: env,
-		s: s, module: module, image: img, pool: make(chan *runtime.Instance, s.poolSize),
+		s: s, module: module, image: si.img, shared: si, pool: make(chan *runtime.Instance, s.poolSize),
 	}, nil
+}
+
+type imageKey struct {
+	sha    string
+	env    string // the environment, NUL-separated
+	memory uint64
+}
+
+// sharedImage is an image and the number of workers using it.
+type sharedImage struct {
+	key  imageKey
+	img  *runtime.Image
+	refs int
+}
+
+func (s *Scheduler) acquireImage(ctx context.Context, module *runtime.Module, cfg runtime.ImageConfig) (*sharedImage, error) {
+	key := imageKey{sha: module.SHA256(), env: strings.Join(cfg.Env, "\x00"), memory: cfg.MemoryLimit}
+	s.imagesMu.Lock()
+	defer s.imagesMu.Unlock()
+	if si := s.images[key]; si != nil {
+		si.refs++
+		return si, nil
+	}
+	img, err := module.NewImage(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	si := &sharedImage{key: key, img: img, refs: 1}
+	s.images[key] = si
+	return si, nil
+}
+
+func (s *Scheduler) releaseImage(si *sharedImage) {
+	s.imagesMu.Lock()
+	defer s.imagesMu.Unlock()
+	if si.refs--; si.refs == 0 {
+		delete(s.images, si.key)
+		si.img.Close()
+	}
+}
+
+// Images returns how many distinct images the scheduler holds.
+func (s *Scheduler) Images() int {
+	s.imagesMu.Lock()
+	defer s.imagesMu.Unlock()
+	return len(s.images)
 }
 
 // SHA256 is the worker's module hash.
@@ -141,7 +198,7 @@ func (w *Worker) Close() {
 		return
 	}
 	w.drain()
-	w.image.Close()
+	w.s.releaseImage(w.shared)
 	w.module.Release()
 }
 

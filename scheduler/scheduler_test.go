@@ -1,0 +1,154 @@
+package scheduler_test
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wedgeworks/wedge/api"
+	"github.com/wedgeworks/wedge/hostapi"
+	"github.com/wedgeworks/wedge/internal/testwasm"
+	"github.com/wedgeworks/wedge/runtime"
+	"github.com/wedgeworks/wedge/scheduler"
+)
+
+// newRuntime compiles the C hello example: small, fast to compile.
+func newRuntime(t *testing.T) (*runtime.Runtime, []byte) {
+	t.Helper()
+	ctx := context.Background()
+	rt, err := runtime.New(ctx, runtime.Config{HostModules: []runtime.HostModule{hostapi.Module{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close(ctx) })
+	wasm, err := os.ReadFile(filepath.Join(testwasm.Root(t), "examples", "c-hello", "hello.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt, wasm
+}
+
+func newWorker(t *testing.T, s *scheduler.Scheduler, rt *runtime.Runtime, wasm []byte, tenant, name string, env []string) *scheduler.Worker {
+	t.Helper()
+	ctx := context.Background()
+	m, err := rt.Compile(ctx, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.NewWorker(ctx, tenant, name, 1, m, api.Limits{}, env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func serve(s *scheduler.Scheduler, w *scheduler.Worker) (int, error) {
+	rec := httptest.NewRecorder()
+	req := &hostapi.Request{W: rec, R: httptest.NewRequest("GET", "http://h/path", nil)}
+	_, err := s.Run(hostapi.NewContext(context.Background(), req), w, scheduler.RunConfig{})
+	req.Finish()
+	return rec.Code, err
+}
+
+func TestImagesShared(t *testing.T) {
+	rt, wasm := newRuntime(t)
+	s := scheduler.New(scheduler.Config{})
+	a := newWorker(t, s, rt, wasm, "t1", "a", []string{"X=1"})
+	b := newWorker(t, s, rt, wasm, "t2", "b", []string{"X=1"})
+	if n := s.Images(); n != 1 {
+		t.Errorf("two workers with the same module and env: %d images, want 1", n)
+	}
+	c := newWorker(t, s, rt, wasm, "t1", "c", []string{"X=2"})
+	if n := s.Images(); n != 2 {
+		t.Errorf("a different env: %d images, want 2", n)
+	}
+	for _, w := range []*scheduler.Worker{a, b, c} {
+		if code, err := serve(s, w); err != nil || code != 200 {
+			t.Errorf("%s: %d %v", w.Name, code, err)
+		}
+	}
+	a.Close()
+	if code, err := serve(s, b); err != nil || code != 200 {
+		t.Errorf("b after a closed: %d %v", code, err)
+	}
+	b.Close()
+	c.Close()
+	if n := s.Images(); n != 0 {
+		t.Errorf("after closing every worker: %d images", n)
+	}
+}
+
+func TestPoolReuse(t *testing.T) {
+	rt, wasm := newRuntime(t)
+	s := scheduler.New(scheduler.Config{PoolSize: 2})
+	w := newWorker(t, s, rt, wasm, "t", "w", nil)
+	defer w.Close()
+	for i := 0; i < 50; i++ {
+		if code, err := serve(s, w); err != nil || code != 200 {
+			t.Fatalf("request %d: %d %v", i, code, err)
+		}
+		time.Sleep(time.Millisecond) // the reset runs after the response
+	}
+	created, reused := w.Stats()
+	if created > 3 || reused < 45 {
+		t.Errorf("created %d, reused %d: the pool is not reused", created, reused)
+	}
+}
+
+func TestStale(t *testing.T) {
+	rt, wasm := newRuntime(t)
+	s := scheduler.New(scheduler.Config{})
+	w := newWorker(t, s, rt, wasm, "t", "w", nil)
+	w.Close()
+	if _, err := serve(s, w); !errors.Is(err, scheduler.ErrStale) {
+		t.Errorf("a closed worker: %v, want ErrStale", err)
+	}
+}
+
+// TestTenantConcurrency: one tenant cannot take more than its share of
+// slots; the others keep theirs.
+func TestTenantConcurrency(t *testing.T) {
+	rt, wasm := newRuntime(t)
+	s := scheduler.New(scheduler.Config{MaxConcurrency: 4, TenantConcurrency: 2, QueueWait: 50 * time.Millisecond})
+	busy := newWorker(t, s, rt, wasm, "noisy", "w", nil)
+	quiet := newWorker(t, s, rt, wasm, "quiet", "w", nil)
+	defer busy.Close()
+	defer quiet.Close()
+
+	// Hold two of noisy's slots with requests whose response writes block
+	// (the guest waits inside response_body_write).
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := &hostapi.Request{W: &blockingWriter{ResponseRecorder: httptest.NewRecorder(), release: release}, R: httptest.NewRequest("GET", "http://h/", nil)}
+			s.Run(hostapi.NewContext(context.Background(), req), busy, scheduler.RunConfig{})
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	if _, err := serve(s, busy); api.CodeOf(err) != api.CodeOverloaded {
+		t.Errorf("noisy's third request: %v, want overloaded", err)
+	}
+	if code, err := serve(s, quiet); err != nil || code != 200 {
+		t.Errorf("quiet tenant while noisy is at its limit: %d %v", code, err)
+	}
+	close(release)
+	wg.Wait()
+}
+
+type blockingWriter struct {
+	*httptest.ResponseRecorder
+	release chan struct{}
+}
+
+func (b *blockingWriter) Write(p []byte) (int, error) {
+	<-b.release
+	return b.ResponseRecorder.Write(p)
+}
