@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -153,21 +154,50 @@ type reconciler struct {
 // run syncs on every store change until ctx is done. The first sync must
 // have happened (newHost's caller calls sync before listening).
 func (r *reconciler) run(ctx context.Context, events <-chan store.Event) {
-	for range events {
-		if err := r.sync(ctx); err != nil && ctx.Err() == nil {
+	for ev := range events {
+		if err := r.sync(ctx, ev); err != nil && ctx.Err() == nil {
 			r.log.Error("reload deployments", "err", err)
 		}
 	}
 }
 
-func (r *reconciler) sync(ctx context.Context) error {
+// sync brings the routing table up to date with the store for what ev
+// says changed: one worker, one tenant's workers, or (the zero Event)
+// everything.
+func (r *reconciler) sync(ctx context.Context, ev store.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	workers, err := r.store.Workers(ctx, "")
-	if err != nil {
-		return err
+	var workers []store.Worker
+	inScope := func(workerKey) bool { return true }
+	switch {
+	case ev.Tenant != "" && ev.Worker != "":
+		w, err := r.store.Worker(ctx, ev.Tenant, ev.Worker)
+		switch {
+		case err == nil:
+			workers = []store.Worker{w}
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		inScope = func(k workerKey) bool { return k.tenant == ev.Tenant && k.name == ev.Worker }
+	case ev.Tenant != "":
+		var err error
+		workers, err = r.store.Workers(ctx, ev.Tenant)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		inScope = func(k workerKey) bool { return k.tenant == ev.Tenant }
+	default:
+		var err error
+		if workers, err = r.store.Workers(ctx, ""); err != nil {
+			return err
+		}
 	}
-	next := make(map[workerKey]*scheduler.Worker, len(workers))
+	next := make(map[workerKey]*scheduler.Worker, len(r.current)+len(workers))
+	for key, w := range r.current {
+		if !inScope(key) {
+			next[key] = w
+		}
+	}
 	for _, w := range workers {
 		key := workerKey{w.Tenant, w.Name}
 		v, ok := w.ActiveVersion()

@@ -111,7 +111,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	defer h.close(context.WithoutCancel(ctx))
 
 	events := h.store.Watch(ctx)
-	if err := h.rec.sync(ctx); err != nil {
+	if err := h.rec.sync(ctx, store.Event{}); err != nil {
 		edgeLn.Close()
 		adminLn.Close()
 		return fmt.Errorf("load deployments: %w", err)

@@ -33,6 +33,7 @@ const (
 	opPrefixFC        // u32 sub-opcode: saturating truncation, bulk memory and tables
 	opPrefixFD        // u32 sub-opcode: SIMD
 	opPrefixFE        // u32 sub-opcode: threads
+	opTailCall        // return_call (u32), return_call_indirect (u32 u32)
 )
 
 var opClass = func() (t [256]uint8) {
@@ -50,9 +51,10 @@ var opClass = func() (t [256]uint8) {
 	set(opNone, 0x00, 0x01, 0x05, 0x0f, 0x1a, 0x1b, 0xd1) // unreachable nop else return drop select ref.is_null
 	set(opBlock, 0x02, 0x03, 0x04)                        // block loop if
 	set(opEnd, 0x0b)
-	set(opU32, 0x0c, 0x0d, 0x10, 0x12, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0xd2)
+	set(opU32, 0x0c, 0x0d, 0x10, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0xd2)
 	set(opU32, 0x3f, 0x40) // memory.size, memory.grow: memory index (a zero byte before multi-memory)
-	set(opU32x2, 0x11, 0x13)
+	set(opU32x2, 0x11)
+	set(opTailCall, 0x12, 0x13)
 	set(opBrTable, 0x0e)
 	set(opSelectT, 0x1c)
 	set(opI32, 0x41)
@@ -157,30 +159,45 @@ func memarg(b []byte, i int) (int, lebStatus) {
 	return i, st
 }
 
-// scanBody decodes the function body b[i:] (b ends where the body ends). It
-// returns a finding when the body is not resettable, as a phrase to follow
-// "function N" ("uses table.set", "has unknown opcode 0x06"), reports whether
-// it uses memory.init, and fails on malformed encodings. An unknown opcode or
-// type stops the scan, since its immediates cannot be skipped.
-func scanBody(b []byte, i int) (finding string, memInit bool, err error) {
+// bodyScan is what scanBody learns about one function body.
+type bodyScan struct {
+	// finding says why the body is not resettable, as a phrase to follow
+	// "function N" ("uses table.set"); "" if nothing forbidden was seen.
+	finding string
+	// unknown says where the scan stopped, at an opcode or a type it does
+	// not know ("has unknown opcode 0x06 at offset 0x1f"); "" if the scan
+	// reached the end of the body. What follows that point is not decoded.
+	unknown string
+	// memInit reports memory.init, tailCall return_call or
+	// return_call_indirect.
+	memInit, tailCall bool
+}
+
+// scanBody decodes the function body b[i:] (b ends where the body ends) and
+// fails on malformed encodings. An unknown opcode or type stops the scan,
+// since its immediates cannot be skipped. When loops is not nil, scanBody
+// appends to it the offset just past the block type of each loop instruction,
+// in order: where InstrumentWith inserts its checks.
+func scanBody(b []byte, i int, loops *[]int) (s bodyScan, err error) {
 	n, i, st := readU32(b, i)
 	if st != lebOK {
-		return "", false, &FormatError{Offset: i, Reason: "locals: " + st.String()}
+		return s, &FormatError{Offset: i, Reason: "locals: " + st.String()}
 	}
 	var locals uint64
 	for ; n > 0; n-- {
 		var c uint32
 		if c, i, st = readU32(b, i); st != lebOK {
-			return "", false, &FormatError{Offset: i, Reason: "locals: " + st.String()}
+			return s, &FormatError{Offset: i, Reason: "locals: " + st.String()}
 		}
 		if locals += uint64(c); locals > 1<<32-1 {
-			return "", false, &FormatError{Offset: i, Reason: "too many locals"}
+			return s, &FormatError{Offset: i, Reason: "too many locals"}
 		}
 		if i >= len(b) {
-			return "", false, &FormatError{Offset: i, Reason: "locals: " + lebTruncated.String()}
+			return s, &FormatError{Offset: i, Reason: "locals: " + lebTruncated.String()}
 		}
 		if !isValType(b[i]) {
-			return fmt.Sprintf("has a local of unknown type %#02x", b[i]), false, nil
+			s.unknown = fmt.Sprintf("has a local of unknown type %#02x", b[i])
+			return s, nil
 		}
 		i++
 	}
@@ -224,24 +241,37 @@ func scanBody(b []byte, i int) (finding string, memInit bool, err error) {
 		case opEnd:
 			if depth--; depth < 0 {
 				if i != len(b) {
-					return "", memInit, &FormatError{Offset: i, Reason: "bytes after the end of the function body"}
+					return s, &FormatError{Offset: i, Reason: "bytes after the end of the function body"}
 				}
-				return finding, memInit, nil
+				return s, nil
 			}
 			continue
 		case opBlock:
 			depth++
 			if i < len(b) && (b[i] == 0x40 || isValType(b[i])) {
 				i++
-				continue
+			} else {
+				var t int64
+				if t, i, st = readS33(b, i); st != lebOK {
+					break
+				}
+				if t < 0 {
+					s.unknown = fmt.Sprintf("has unknown block type at offset %#x", at+1)
+					return s, nil
+				}
 			}
-			var t int64
-			if t, i, st = readS33(b, i); st == lebOK && t < 0 {
-				return first(finding, fmt.Sprintf("has unknown block type at offset %#x", at+1)), memInit, nil
+			if op == 0x03 && loops != nil {
+				*loops = append(*loops, i)
 			}
+			continue
 		case opU32x2:
 			if _, i, st = readU32(b, i); st == lebOK {
 				_, i, st = readU32(b, i)
+			}
+		case opTailCall:
+			s.tailCall = true
+			if _, i, st = readU32(b, i); st == lebOK && op == 0x13 {
+				_, i, st = readU32(b, i) // return_call_indirect: type, table
 			}
 		case opBrTable:
 			var n uint32
@@ -260,7 +290,8 @@ func scanBody(b []byte, i int) (finding string, memInit bool, err error) {
 					break
 				}
 				if !isValType(b[i]) {
-					return first(finding, fmt.Sprintf("has select of unknown type %#02x at offset %#x", b[i], i)), memInit, nil
+					s.unknown = fmt.Sprintf("has select of unknown type %#02x at offset %#x", b[i], i)
+					return s, nil
 				}
 				i++
 			}
@@ -274,12 +305,13 @@ func scanBody(b []byte, i int) (finding string, memInit bool, err error) {
 				break
 			}
 			if t := b[i]; t != 0x70 && t != 0x6f {
-				return first(finding, fmt.Sprintf("has ref.null of unknown type %#02x at offset %#x", t, i)), memInit, nil
+				s.unknown = fmt.Sprintf("has ref.null of unknown type %#02x at offset %#x", t, i)
+				return s, nil
 			}
 			i++
 		case opTableSet:
-			if finding == "" {
-				finding = "uses table.set"
+			if s.finding == "" {
+				s.finding = "uses table.set"
 			}
 			_, i, st = readU32(b, i)
 		case opPrefixFC:
@@ -288,14 +320,15 @@ func scanBody(b []byte, i int) (finding string, memInit bool, err error) {
 				break
 			}
 			if sub >= uint32(len(miscOps)) {
-				return first(finding, fmt.Sprintf("has unknown opcode 0xfc %d at offset %#x", sub, at)), memInit, nil
+				s.unknown = fmt.Sprintf("has unknown opcode 0xfc %d at offset %#x", sub, at)
+				return s, nil
 			}
 			m := miscOps[sub]
-			if m.forbidden != "" && finding == "" {
-				finding = "uses " + m.forbidden
+			if m.forbidden != "" && s.finding == "" {
+				s.finding = "uses " + m.forbidden
 			}
 			if sub == miscMemoryInit {
-				memInit = true
+				s.memInit = true
 			}
 			for k := uint8(0); k < m.imms && st == lebOK; k++ {
 				_, i, st = readU32(b, i)
@@ -319,7 +352,8 @@ func scanBody(b []byte, i int) (finding string, memInit bool, err error) {
 			case sub < 256 && !simdGaps[sub]:
 			case 0x100 <= sub && sub <= 0x113: // relaxed SIMD
 			default:
-				return first(finding, fmt.Sprintf("has unknown opcode 0xfd %d at offset %#x", sub, at)), memInit, nil
+				s.unknown = fmt.Sprintf("has unknown opcode 0xfd %d at offset %#x", sub, at)
+				return s, nil
 			}
 		case opPrefixFE:
 			var sub uint32
@@ -335,20 +369,22 @@ func scanBody(b []byte, i int) (finding string, memInit bool, err error) {
 					break
 				}
 				if b[i] != 0 {
-					return "", memInit, &FormatError{Offset: i, Reason: "atomic.fence: reserved byte is not zero"}
+					return s, &FormatError{Offset: i, Reason: "atomic.fence: reserved byte is not zero"}
 				}
 				i++
 			default:
-				return first(finding, fmt.Sprintf("has unknown opcode 0xfe %d at offset %#x", sub, at)), memInit, nil
+				s.unknown = fmt.Sprintf("has unknown opcode 0xfe %d at offset %#x", sub, at)
+				return s, nil
 			}
 		default:
-			return first(finding, fmt.Sprintf("has unknown opcode %#02x at offset %#x", op, at)), memInit, nil
+			s.unknown = fmt.Sprintf("has unknown opcode %#02x at offset %#x", op, at)
+			return s, nil
 		}
 		if st != lebOK {
-			return "", memInit, &FormatError{Offset: at, Reason: fmt.Sprintf("instruction %#02x: %v", op, st)}
+			return s, &FormatError{Offset: at, Reason: fmt.Sprintf("instruction %#02x: %v", op, st)}
 		}
 	}
-	return "", memInit, &FormatError{Offset: i, Reason: "function body does not end with end"}
+	return s, &FormatError{Offset: i, Reason: "function body does not end with end"}
 }
 
 // first returns a if it is set, else b.
@@ -370,7 +406,7 @@ func (p *parser) code(r *reader) int {
 			break
 		}
 		fn := p.info.ImportedFuncs + k
-		finding, memInit, err := scanBody(r.b[:r.pos], start)
+		s, err := scanBody(r.b[:r.pos], start, nil)
 		if err != nil {
 			if fe, ok := err.(*FormatError); ok {
 				fe.Reason = fmt.Sprintf("function %d: %s", fn, fe.Reason)
@@ -378,8 +414,8 @@ func (p *parser) code(r *reader) int {
 			r.err = err
 			break
 		}
-		p.info.MemoryInit = p.info.MemoryInit || memInit
-		if finding != "" && p.info.Resettable {
+		p.info.MemoryInit = p.info.MemoryInit || s.memInit
+		if finding := first(s.finding, s.unknown); finding != "" && p.info.Resettable {
 			p.info.Resettable = false
 			p.info.NotResettable = fmt.Sprintf("function %d %s", fn, finding)
 		}
