@@ -90,6 +90,8 @@ func benchServe(b *testing.B, rt *runtime.Runtime, name string, wasm []byte, cfg
 			var ru syscall.Rusage
 			syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 			b.ReportMetric(float64(ru.Minflt-minflt0)/float64(b.N), "minflt/op")
+			_, reused := w.Stats()
+			b.ReportMetric(float64(reused)/float64(b.N), "pooled/op")
 			slices.Sort(times)
 			b.ReportMetric(float64(times[len(times)/2].Microseconds()), "p50-µs")
 			b.ReportMetric(float64(times[len(times)*99/100].Microseconds()), "p99-µs")

@@ -12,7 +12,8 @@ var (
 	ErrMalformed = errors.New("malformed module")
 
 	// ErrExportNameTaken is returned by Instrument when the module already
-	// exports a name that Instrument needs ("__wedge_g<i>", "__wedge_start").
+	// exports a name that Instrument needs ("__wedge_g<i>", "__wedge_start",
+	// "__wedge_stop").
 	ErrExportNameTaken = errors.New("export name taken")
 
 	// ErrCannotStripData is returned by Instrument when stripData is true but
@@ -21,6 +22,14 @@ var (
 	// that is not a constant, or a function uses memory.init or is not
 	// resettable.
 	ErrCannotStripData = errors.New("data segments cannot be stripped")
+
+	// ErrCannotInterrupt is returned by InstrumentWith when Interrupt is set
+	// but a function body cannot be given its loop checks: it holds an
+	// opcode or a type that the decoder does not know, so its loops cannot
+	// all be found, or it makes tail calls (return_call,
+	// return_call_indirect), which loop without a loop instruction. The
+	// runtime must then stop the module's guests some other way.
+	ErrCannotInterrupt = errors.New("module cannot be made interruptible")
 
 	// ErrInfoMismatch is returned by Instrument when the Info it is given was
 	// not parsed from the same module.

@@ -167,3 +167,13 @@ func appendU32(b []byte, v uint32) []byte {
 	}
 	return append(b, byte(v))
 }
+
+// sizeU32 returns the length of appendU32's encoding of v.
+func sizeU32(v uint32) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
