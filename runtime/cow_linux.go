@@ -188,10 +188,27 @@ var pagemapFD = sync.OnceValues(func() (int, error) {
 
 var hostPage = uint64(unix.Getpagesize())
 
-func (m *cowMemory) restorePrivate() bool {
+// privatePages counts the pages of the image range that are private
+// copies (-1 when pagemap cannot be read).
+func (m *cowMemory) privatePages() int {
+	entries, ok := m.pagemap()
+	if !ok {
+		return -1
+	}
+	n := 0
+	for _, e := range entries {
+		if e&(pmPresent|pmSwapped) != 0 && e&pmFile == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// pagemap reads the pagemap entries of the image range.
+func (m *cowMemory) pagemap() ([]uint64, bool) {
 	fd, err := pagemapFD()
-	if err != nil {
-		return false
+	if err != nil || m.region == nil {
+		return nil, false
 	}
 	pages := m.img.size / hostPage
 	if uint64(cap(m.entries)) < pages {
@@ -201,6 +218,14 @@ func (m *cowMemory) restorePrivate() bool {
 	buf := unsafe.Slice((*byte)(unsafe.Pointer(&entries[0])), len(entries)*8)
 	first := uint64(uintptr(unsafe.Pointer(&m.region[0]))) / hostPage
 	if n, err := unix.Pread(fd, buf, int64(first*8)); err != nil || n != len(buf) {
+		return nil, false
+	}
+	return entries, true
+}
+
+func (m *cowMemory) restorePrivate() bool {
+	entries, ok := m.pagemap()
+	if !ok {
 		return false
 	}
 	for i, e := range entries {

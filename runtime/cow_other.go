@@ -4,6 +4,7 @@ package runtime
 
 import (
 	"errors"
+	"sync/atomic"
 
 	"github.com/tetratelabs/wazero/experimental"
 )
@@ -20,9 +21,10 @@ func newMemImage([]byte) (*memImage, error) {
 func (im *memImage) close() {}
 
 type cowMemory struct {
-	img   *memImage
-	limit uint64
-	err   error
+	img     *memImage
+	limit   uint64
+	err     error
+	refused atomic.Bool
 }
 
 func (m *cowMemory) Allocate(uint64, uint64) experimental.LinearMemory { return m }
@@ -30,3 +32,4 @@ func (m *cowMemory) Reallocate(uint64) []byte                          { return 
 func (m *cowMemory) Free()                                             {}
 func (m *cowMemory) reset() bool                                       { return false }
 func (m *cowMemory) size() uint64                                      { return 0 }
+func (m *cowMemory) privatePages() int                                 { return -1 }

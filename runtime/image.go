@@ -316,3 +316,13 @@ func (s *switchWriter) Write(p []byte) (int, error) {
 	}
 	return s.w.Write(p)
 }
+
+// PrivatePages reports how many host pages of the instance's memory are
+// private copies of the image (its working set across the requests it
+// served), or -1 when unknown.
+func (in *Instance) PrivatePages() int {
+	if in.mem == nil {
+		return -1
+	}
+	return in.mem.privatePages()
+}

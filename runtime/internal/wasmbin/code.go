@@ -176,8 +176,7 @@ type bodyScan struct {
 // scanBody decodes the function body b[i:] (b ends where the body ends) and
 // fails on malformed encodings. An unknown opcode or type stops the scan,
 // since its immediates cannot be skipped. When loops is not nil, scanBody
-// appends to it the offset just past the block type of each loop instruction,
-// in order: where InstrumentWith inserts its checks.
+// appends to it the offset of each loop instruction, in order.
 func scanBody(b []byte, i int, loops *[]int) (s bodyScan, err error) {
 	n, i, st := readU32(b, i)
 	if st != lebOK {
@@ -261,7 +260,7 @@ func scanBody(b []byte, i int, loops *[]int) (s bodyScan, err error) {
 				}
 			}
 			if op == 0x03 && loops != nil {
-				*loops = append(*loops, i)
+				*loops = append(*loops, at)
 			}
 			continue
 		case opU32x2:
@@ -395,7 +394,8 @@ func first(a, b string) string {
 	return b
 }
 
-// code scans the code section and returns the number of bodies.
+// code scans the code section and returns the number of bodies. It records
+// in p.scan where the loops are and whether the module can be interrupted.
 func (p *parser) code(r *reader) int {
 	n := r.count(3) // size, locals count, end
 	for k := 0; k < n && r.err == nil; k++ {
@@ -406,7 +406,7 @@ func (p *parser) code(r *reader) int {
 			break
 		}
 		fn := p.info.ImportedFuncs + k
-		s, err := scanBody(r.b[:r.pos], start, nil)
+		s, err := scanBody(r.b[:r.pos], start, &p.scan.loops)
 		if err != nil {
 			if fe, ok := err.(*FormatError); ok {
 				fe.Reason = fmt.Sprintf("function %d: %s", fn, fe.Reason)
@@ -415,6 +415,13 @@ func (p *parser) code(r *reader) int {
 			break
 		}
 		p.info.MemoryInit = p.info.MemoryInit || s.memInit
+		if p.scan.cannot == "" {
+			if s.unknown != "" {
+				p.scan.cannot = fmt.Sprintf("function %d %s", fn, s.unknown)
+			} else if s.tailCall {
+				p.scan.cannot = fmt.Sprintf("function %d makes tail calls", fn)
+			}
+		}
 		if finding := first(s.finding, s.unknown); finding != "" && p.info.Resettable {
 			p.info.Resettable = false
 			p.info.NotResettable = fmt.Sprintf("function %d %s", fn, finding)

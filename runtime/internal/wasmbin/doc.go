@@ -19,6 +19,11 @@
 //     "__wedge_g<index>", turns the start section into an export
 //     "__wedge_start", and can strip the data segments that the image
 //     replaces. Everything else is copied byte for byte.
+//   - InstrumentWith does the same with options, and one more rewrite:
+//     Interrupt adds a global exported as "__wedge_stop" and, at the head of
+//     every loop, a check that traps when the host has set it. That is how
+//     the runtime stops a guest stuck in a loop, at a fraction of the cost
+//     of wazero's WithCloseOnContextDone (see interrupt.go).
 //
 // Resettable says nothing about two other kinds of state the runtime must
 // handle itself: memory's size (memory.grow is allowed; a reset must restore
@@ -31,7 +36,9 @@
 // to the input at most, and is fuzzed (FuzzParse). It runs at deploy time,
 // never on the request path: on a 5 MB Go module, Parse takes about 7 ms of
 // one core of the CI machine (where a bare loop over the module's bytes takes
-// 3 ms) and Instrument about 1 ms (BenchmarkParse, BenchmarkInstrument).
+// 3 ms) and Instrument about 1 ms (BenchmarkParse, BenchmarkInstrument),
+// with Interrupt too (BenchmarkInstrumentInterrupt): Parse records where the
+// loops are, so that InstrumentWith does not decode the bodies again.
 //
 // Encodings. The core specification 2.0, plus what the runtime could meet
 // from later features: the tag section and imports of exception handling
@@ -44,11 +51,14 @@
 //
 // Errors. Parse's errors are *FormatError values (offset and reason) that
 // match ErrMalformed. Instrument returns ErrExportNameTaken,
-// ErrCannotStripData or ErrInfoMismatch, wrapped with the details.
+// ErrCannotStripData or ErrInfoMismatch, wrapped with the details, and
+// InstrumentWith ErrCannotInterrupt too.
 //
-// Concurrency. The package has no state: Parse and Instrument may be called
-// from any number of goroutines. An Info is not modified after Parse returns
-// it and may be shared.
+// Concurrency. The package has no state: Parse, Instrument and
+// InstrumentWith may be called from any number of goroutines. An Info is not
+// modified after Parse returns it and may be shared. The module's bytes must
+// not change while its Info is in use: the data segments alias them, and
+// InstrumentWith relies on Parse's decoding of them.
 //
 // Fixtures. testdata holds WebAssembly text sources and the .wasm files
 // compiled from them, both committed, so that the tests need only Go: .wat

@@ -1,7 +1,9 @@
 package wasmbin
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -31,6 +33,41 @@ func FuzzParse(f *testing.F) {
 				continue
 			}
 			checkInstrumented(t, wasm, out, info, strip)
+		}
+	})
+}
+
+// FuzzInterruptible instruments with Interrupt, with and without StripData,
+// whatever Parse accepts: InstrumentWith must not panic, and must either fail
+// with one of its errors or return a module that parses to what it promises,
+// with the same functions and a check after each loop and nothing else
+// (checkInstrumentedWith). Decoding the bodies again, for a copy of the
+// module, must give the same result as reusing Parse's decoding.
+func FuzzInterruptible(f *testing.F) {
+	for _, name := range fixtures(f) {
+		f.Add(readFixture(f, name))
+	}
+	f.Add(codeModule(0, 0x03, 0x40, 0x03, 0x7f, 0x41, 0x03, 0x0b, 0x1a, 0x0b, 0x0b))
+	f.Add(codeModule(1, 1, i32, 0x03, 0x00, 0x20, 0x00, 0x0d, 0x00, 0x02, 0x40, 0x0e, 1, 0, 1, 0x0b, 0x0b, 0x0b))
+	f.Add(codeModule(0, 0x03, 0x80, 0x80, 0x00, 0x0b, 0x0b))
+	f.Fuzz(func(t *testing.T, wasm []byte) {
+		info, err := Parse(wasm)
+		if err != nil {
+			return
+		}
+		for _, opts := range interruptOpts {
+			out, err := InstrumentWith(wasm, info, opts)
+			again, errAgain := InstrumentWith(bytes.Clone(wasm), info, opts)
+			if !bytes.Equal(out, again) || fmt.Sprint(err) != fmt.Sprint(errAgain) {
+				t.Fatalf("InstrumentWith(%+v): %d bytes, %v; decoding again: %d bytes, %v", opts, len(out), err, len(again), errAgain)
+			}
+			if err != nil {
+				if !errors.Is(err, ErrExportNameTaken) && !errors.Is(err, ErrCannotStripData) && !errors.Is(err, ErrCannotInterrupt) {
+					t.Fatalf("InstrumentWith(%+v): unexpected error %v", opts, err)
+				}
+				continue
+			}
+			checkInstrumentedWith(t, wasm, out, info, opts)
 		}
 	})
 }

@@ -2,8 +2,12 @@ package wasmbin
 
 import (
 	"bytes"
+	"context"
 	"os/exec"
 	"testing"
+	"time"
+
+	"github.com/tetratelabs/wazero"
 
 	"github.com/wedgeworks/wedge/internal/testwasm"
 )
@@ -103,6 +107,34 @@ func BenchmarkParse(b *testing.B) {
 }
 
 func BenchmarkInstrument(b *testing.B) {
+	benchmarkInstrument(b, InstrumentOptions{StripData: true})
+}
+
+// BenchmarkInstrumentInterrupt instruments the Go module with Interrupt,
+// given Parse's Info for the same slice (as the runtime does) and for a copy,
+// whose bodies InstrumentWith must decode again.
+func BenchmarkInstrumentInterrupt(b *testing.B) {
+	b.Run("parsed", func(b *testing.B) {
+		benchmarkInstrument(b, InstrumentOptions{Interrupt: true})
+	})
+	b.Run("copy", func(b *testing.B) {
+		wasm := goModule(b)
+		info, err := Parse(wasm)
+		if err != nil {
+			b.Fatal(err)
+		}
+		wasm = bytes.Clone(wasm)
+		b.SetBytes(int64(len(wasm)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := InstrumentWith(wasm, info, InstrumentOptions{Interrupt: true}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func benchmarkInstrument(b *testing.B, opts InstrumentOptions) {
 	wasm := goModule(b)
 	info, err := Parse(wasm)
 	if err != nil {
@@ -111,9 +143,65 @@ func BenchmarkInstrument(b *testing.B) {
 	b.SetBytes(int64(len(wasm)))
 	b.ReportAllocs()
 	for b.Loop() {
-		out, err := Instrument(wasm, info, true)
+		out, err := InstrumentWith(wasm, info, opts)
 		if err != nil || bytes.Equal(out, wasm) {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestGoModuleInterrupt instruments the Go module with Interrupt: the output
+// validates, compiles with wazero, and has a check at each of the loops that
+// the scanner and wasm2wat find.
+func TestGoModuleInterrupt(t *testing.T) {
+	wasm := goModule(t)
+	info, err := Parse(wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range interruptOpts {
+		begin := time.Now()
+		out, err := InstrumentWith(wasm, info, opts)
+		elapsed := time.Since(begin)
+		if err != nil {
+			t.Fatalf("InstrumentWith(%+v): %v", opts, err)
+		}
+		validate(t, out)
+		checks := checkInstrumentedWith(t, wasm, out, info, opts)
+		if checks == 0 {
+			t.Fatal("no loops in the Go module")
+		}
+		if opts.StripData {
+			continue
+		}
+		if loops, ok := watLoops(t, wasm); ok && loops != checks {
+			t.Errorf("%d checks, wasm2wat finds %d loops", checks, loops)
+		}
+		plain, err := Instrument(wasm, info, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("Go module: %d loops in %d function bodies; %d bytes, %d instrumented without and %d with Interrupt "+
+			"(+%d bytes, +%.2f%%; code section +%.2f%%); InstrumentWith took %v (once, cold)",
+			checks, len(bodies(t, wasm)), len(wasm), len(plain), len(out), len(out)-len(plain),
+			100*float64(len(out)-len(plain))/float64(len(plain)),
+			100*float64(len(sectionPayload(t, out, secCode))-len(sectionPayload(t, wasm, secCode)))/float64(len(sectionPayload(t, wasm, secCode))),
+			elapsed)
+
+		if testing.Short() {
+			continue
+		}
+		ctx := context.Background()
+		r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler())
+		begin = time.Now()
+		cm, err := r.CompileModule(ctx, out)
+		if err != nil {
+			t.Fatalf("wazero: compile the instrumented Go module: %v", err)
+		}
+		t.Logf("wazero compiled the instrumented Go module in %v", time.Since(begin))
+		if g := cm.ExportedFunctions(); len(g) == 0 {
+			t.Error("no exported functions")
+		}
+		r.Close(ctx)
 	}
 }

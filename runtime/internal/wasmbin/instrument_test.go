@@ -25,30 +25,51 @@ func addedExports(info *Info) []Export {
 }
 
 // instrumented returns the Info that Parse should give for
-// Instrument(wasm, info, stripData).
-func instrumented(info *Info, stripData bool) *Info {
+// InstrumentWith(wasm, info, opts).
+func instrumented(info *Info, opts InstrumentOptions) *Info {
 	want := *info
 	want.Exports = append(append([]Export(nil), info.Exports...), addedExports(info)...)
 	want.Start = -1
-	if stripData {
+	if opts.StripData {
 		want.Data = nil
+	}
+	if opts.Interrupt {
+		want.Globals = append(append([]Global(nil), info.Globals...), Global{i32, true})
+		want.Exports = append(want.Exports, Export{StopExport, 3, stopIndex(info)})
 	}
 	return &want
 }
+
+// stopIndex is the index of the stop global that Interrupt adds.
+func stopIndex(info *Info) uint32 { return uint32(info.ImportedGlobals + len(info.Globals)) }
 
 // checkInstrumented checks out against Instrument's contract for wasm and its
 // info: it parses to the expected Info and keeps every other section intact.
 func checkInstrumented(t testing.TB, wasm, out []byte, info *Info, stripData bool) {
 	t.Helper()
+	checkInstrumentedWith(t, wasm, out, info, InstrumentOptions{StripData: stripData})
+}
+
+// checkInstrumentedWith checks out against InstrumentWith's contract for wasm,
+// its info and opts, and returns the number of loop checks that Interrupt
+// inserted: out parses to the expected Info, every section but export, start,
+// global, code and data is unchanged and in order, and the global and code
+// sections are those of wasm with the stop global and the checks (see
+// checkLoopChecks).
+func checkInstrumentedWith(t testing.TB, wasm, out []byte, info *Info, opts InstrumentOptions) (checks int) {
+	t.Helper()
+	if len(out) != cap(out) {
+		t.Errorf("output has %d bytes in a buffer of %d: not sized up front", len(out), cap(out))
+	}
 	got, err := Parse(out)
 	if err != nil {
 		t.Fatalf("Parse(instrumented): %v", err)
 	}
-	if want := norm(instrumented(info, stripData)); !reflect.DeepEqual(norm(got), want) {
+	if want := norm(instrumented(info, opts)); !reflect.DeepEqual(norm(got), want) {
 		t.Fatalf("Parse(instrumented):\n got %s\nwant %s", dump(norm(got)), dump(want))
 	}
-	// Every section but export, start, data and data count is unchanged,
-	// and the order is kept.
+	// Every section but export, start, data and data count (and global and
+	// code with Interrupt) is unchanged, and the order is kept.
 	kept := func(b []byte, stripped bool) [][]byte {
 		secs, err := sections(b)
 		if err != nil {
@@ -59,8 +80,12 @@ func checkInstrumented(t testing.TB, wasm, out []byte, info *Info, stripData boo
 			switch s.id {
 			case secExport, secStart:
 				continue
+			case secGlobal, secCode:
+				if opts.Interrupt {
+					continue
+				}
 			case secData, secDataCount:
-				if stripData {
+				if opts.StripData {
 					if p := b[s.payload:s.end]; stripped && !bytes.Equal(p, []byte{0}) {
 						t.Errorf("stripped section %d has a %d-byte payload (% .8x...), want 00", s.id, len(p), p)
 					}
@@ -74,6 +99,118 @@ func checkInstrumented(t testing.TB, wasm, out []byte, info *Info, stripData boo
 	if before, after := kept(wasm, false), kept(out, true); !reflect.DeepEqual(before, after) {
 		t.Errorf("sections other than export and start changed: %d before, %d after", len(before), len(after))
 	}
+	if !opts.Interrupt {
+		return 0
+	}
+	// The global section is the old one and the stop global.
+	oldGlobals, newGlobals := sectionPayload(t, wasm, secGlobal), sectionPayload(t, out, secGlobal)
+	if oldGlobals == nil {
+		oldGlobals = []byte{0}
+	}
+	n, next, _ := readU32(oldGlobals, 0)
+	want := cat(appendU32(nil, n+1), oldGlobals[next:], []byte{i32, 1, 0x41, 0, 0x0b})
+	if !bytes.Equal(newGlobals, want) {
+		t.Errorf("global section % x, want % x", newGlobals, want)
+	}
+	return checkLoopChecks(t, wasm, out, stopIndex(info))
+}
+
+// sectionPayload returns the payload of wasm's section id, nil if there is
+// none.
+func sectionPayload(t testing.TB, wasm []byte, id byte) []byte {
+	t.Helper()
+	secs, err := sections(wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range secs {
+		if s.id == id {
+			return wasm[s.payload:s.end]
+		}
+	}
+	return nil
+}
+
+// bodies returns the entries of wasm's code section, each with its size.
+func bodies(t testing.TB, wasm []byte) [][]byte {
+	t.Helper()
+	p := sectionPayload(t, wasm, secCode)
+	if p == nil {
+		return nil
+	}
+	n, i, _ := readU32(p, 0)
+	entries := make([][]byte, n)
+	for k := range entries {
+		size, next, st := readU32(p, i)
+		if st != lebOK || next+int(size) > len(p) {
+			t.Fatalf("body %d: bad size", k)
+		}
+		entries[k] = p[i : next+int(size)]
+		i = next + int(size)
+	}
+	return entries
+}
+
+// loopsIn returns the offsets in entry (a code section entry, size first)
+// just past the block type of each loop instruction.
+func loopsIn(t testing.TB, entry []byte) []int {
+	t.Helper()
+	_, start, _ := readU32(entry, 0)
+	var loops []int
+	s, err := scanBody(entry, start, &loops)
+	if err != nil || s.unknown != "" {
+		t.Fatalf("scanBody: %v %s", err, s.unknown)
+	}
+	for k, op := range loops {
+		if loops[k] = loopBody(entry, op); loops[k] < 0 {
+			t.Fatalf("no loop at offset %d", op)
+		}
+	}
+	return loops
+}
+
+// checkLoopChecks checks that the code section of out is that of wasm with
+// "global.get stop; if; unreachable; end" after the block type of every
+// loop instruction and nothing else: out's bodies, decoded, have a check
+// after each loop, and without them are wasm's bodies; bodies without loops
+// are copied with the encoding of their size. It returns the number of
+// checks.
+func checkLoopChecks(t testing.TB, wasm, out []byte, stop uint32) (checks int) {
+	t.Helper()
+	check := cat([]byte{0x23}, appendU32(nil, stop), []byte{0x04, 0x40, 0x00, 0x0b})
+	before, after := bodies(t, wasm), bodies(t, out)
+	if len(before) != len(after) {
+		t.Fatalf("%d function bodies, %d before", len(after), len(before))
+	}
+	for k, entry := range after {
+		loops := loopsIn(t, entry)
+		if want := len(loopsIn(t, before[k])); len(loops) != want {
+			t.Fatalf("body %d: %d loops, %d before", k, len(loops), want)
+		}
+		if len(loops) == 0 {
+			if !bytes.Equal(entry, before[k]) {
+				t.Fatalf("body %d has no loop but changed", k)
+			}
+			continue
+		}
+		_, start, _ := readU32(entry, 0)
+		var body []byte
+		from := start
+		for _, at := range loops {
+			if !bytes.HasPrefix(entry[at:], check) {
+				t.Fatalf("body %d: loop at offset %d is followed by % x, want the check % x", k, at, entry[at:min(at+len(check), len(entry))], check)
+			}
+			body = append(body, entry[from:at]...)
+			from = at + len(check)
+		}
+		body = append(body, entry[from:]...)
+		_, oldStart, _ := readU32(before[k], 0)
+		if !bytes.Equal(body, before[k][oldStart:]) {
+			t.Fatalf("body %d without its checks differs from the original", k)
+		}
+		checks += len(loops)
+	}
+	return checks
 }
 
 func TestInstrumentRoundTrip(t *testing.T) {

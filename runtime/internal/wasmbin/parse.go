@@ -53,6 +53,10 @@ type Info struct {
 	// (see Instrument). The scan of a body stops at an unknown opcode, so
 	// MemoryInit is only complete when Resettable is true.
 	MemoryInit bool
+
+	// scan is what the decoding of the function bodies leaves for
+	// InstrumentWith's Interrupt.
+	scan *codeScan
 }
 
 // Global is the type of a global the module defines.
@@ -254,6 +258,8 @@ func Parse(wasm []byte) (*Info, error) {
 		}
 	}
 	info := p.info
+	p.scan.src, p.scan.size = &wasm[0], len(wasm)
+	info.scan = &p.scan
 	if max(funcs, 0) != max(bodies, 0) {
 		return nil, &FormatError{Offset: len(wasm), Reason: fmt.Sprintf(
 			"function and code section have inconsistent lengths (%d functions, %d bodies)", max(funcs, 0), max(bodies, 0))}
@@ -268,6 +274,7 @@ func Parse(wasm []byte) (*Info, error) {
 // parser fills in an Info, section by section.
 type parser struct {
 	info *Info
+	scan codeScan
 }
 
 func (p *parser) imports(r *reader) {
