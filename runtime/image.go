@@ -117,7 +117,7 @@ func (img *Image) capture(ctx context.Context, log io.Writer) error {
 	}
 	defer inst.Close(context.WithoutCancel(ctx))
 	if fn := inst.ExportedFunction(exportPrepare); fn != nil {
-		if _, err := fn.Call(ctx); err != nil {
+		if err := call(ctx, fn); err != nil {
 			return classify(ctx, err, &mem.refused, "preparation")
 		}
 	}
@@ -200,7 +200,7 @@ func (img *Image) NewInstance(ctx context.Context) (*Instance, error) {
 	}
 	in.mem = &cowMemory{img: img.mem, limit: img.limit}
 	mc := img.base.WithStdout(&in.stdout).WithStderr(&in.stderr)
-	mod, err := img.m.r.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, in.mem), img.m.compiled, mc)
+	mod, err := img.m.engine.InstantiateModule(experimental.WithMemoryAllocator(ctx, in.mem), img.m.compiled, mc)
 	if err == nil && in.mem.err != nil {
 		mod.Close(ctx)
 		err = in.mem.err
@@ -260,7 +260,7 @@ func (in *Instance) Run(ctx context.Context, rc RunConfig) (Result, error) {
 	in.stdout.w, in.stderr.w = rc.Stdout, rc.Stderr
 	defer func() { in.stdout.w, in.stderr.w = nil, nil }()
 	start := time.Now()
-	_, err := in.handle.Call(ctx)
+	err := call(ctx, in.handle)
 	res := Result{Exec: time.Since(start), PeakMemory: in.mem.size()}
 	if err != nil {
 		in.broken = true

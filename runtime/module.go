@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	goruntime "runtime"
 	"sync/atomic"
 	"time"
 
@@ -32,9 +33,11 @@ type Module struct {
 	// info describes the module as uploaded. When resettable, compiled is
 	// an instrumented copy: mutable globals exported, data segments and
 	// start function left to instantiate to apply (see instantiate).
-	info       *wasmbin.Info
-	resettable bool
-	why        string // why not resettable
+	info          *wasmbin.Info
+	resettable    bool
+	why           string // why not resettable
+	interruptible bool   // compiled with a stop global (see stopper)
+	engine        wazero.Runtime
 
 	refs      atomic.Int64 // -1 once closed
 	idleSince atomic.Int64 // unix nanoseconds when refs last dropped to 0
@@ -140,7 +143,7 @@ func (m *Module) Run(ctx context.Context, cfg RunConfig) (Result, error) {
 		cfg.OnReady(res.Instantiate)
 	}
 	start = time.Now()
-	_, err = inst.ExportedFunction(exportHandle).Call(ctx)
+	err = call(ctx, inst.ExportedFunction(exportHandle))
 	res.Exec = time.Since(start)
 	res.PeakMemory = mem.size()
 	if err != nil {
@@ -155,15 +158,17 @@ var errWallTime = errors.New("wall time exceeded")
 // sequence does (data segments, start function), then the reactor's
 // _initialize. An instrumented module leaves the first two to us.
 func (m *Module) instantiate(ctx context.Context, mc wazero.ModuleConfig) (wapi.Module, error) {
-	if !m.resettable {
-		return m.r.rt.InstantiateModule(ctx, m.compiled, mc.WithStartFunctions(exportInit))
+	if !m.resettable && !m.interruptible {
+		// Not instrumented: wazero runs the start-up itself, and its own
+		// termination checks stop it.
+		return m.engine.InstantiateModule(ctx, m.compiled, mc.WithStartFunctions(exportInit))
 	}
-	inst, err := m.r.rt.InstantiateModule(ctx, m.compiled, mc.WithStartFunctions())
+	inst, err := m.engine.InstantiateModule(ctx, m.compiled, mc.WithStartFunctions())
 	if err != nil {
 		return nil, err
 	}
 	mem := inst.Memory()
-	for _, d := range m.info.Data {
+	for _, d := range m.strippedData() {
 		if !mem.Write(d.Offset, d.Bytes) {
 			inst.Close(ctx)
 			return nil, errors.New("data segment does not fit in memory")
@@ -171,13 +176,54 @@ func (m *Module) instantiate(ctx context.Context, mc wazero.ModuleConfig) (wapi.
 	}
 	for _, name := range []string{exportStart, exportInit} {
 		if fn := inst.ExportedFunction(name); fn != nil {
-			if _, err := fn.Call(ctx); err != nil {
+			if err := call(ctx, fn); err != nil {
 				inst.Close(ctx)
 				return nil, err
 			}
 		}
 	}
 	return inst, nil
+}
+
+// strippedData returns the data segments instantiate must apply: those the
+// instrumentation removed from the compiled module.
+func (m *Module) strippedData() []wasmbin.Data {
+	if !m.resettable {
+		return nil
+	}
+	return m.info.Data
+}
+
+// errStopped is how the check host function stops a guest whose request
+// is over: it panics with it, and wazero turns the panic into the call's
+// error.
+var errStopped = errors.New("stopped: the request is over")
+
+// check is wedge_runtime.check. Instrumented guests call it every
+// wasmbin.CheckInterval loop iterations and function entries, so that a
+// guest always comes back to Go within microseconds: Go cannot preempt
+// compiled wasm code, and without these calls a looping guest would hold
+// its P — starving the rest of the process and blocking the garbage
+// collector's stop-the-world for as long as it loops. check stops a guest
+// whose context is done or past its deadline, and otherwise yields.
+func check(ctx context.Context, _ wapi.Module, _ []uint64) {
+	if ctx.Err() != nil {
+		panic(errStopped)
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		panic(errStopped)
+	}
+	goruntime.Gosched()
+}
+
+// call calls a guest function. Instrumented guests are stopped by check;
+// the others by wazero itself (WithCloseOnContextDone).
+func call(ctx context.Context, fn wapi.Function) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	_, err := fn.Call(ctx)
+	return err
 }
 
 // classify turns what wazero returned into the error the client's code
@@ -199,8 +245,19 @@ func classify(ctx context.Context, err error, refused *atomic.Bool, phase string
 		}
 		return api.NewError(api.CodeWorkerTrap, "the worker exited during its "+phase, err)
 	}
-	if ctx.Err() != nil && context.Cause(ctx) == errWallTime {
-		return api.NewError(api.CodeWallTime, "the worker exceeded its wall-time limit", err)
+	if errors.Is(err, errStopped) || ctx.Err() != nil {
+		// Stopped by check (or the guest trapped just as ctx ended: the
+		// same answer either way).
+		switch {
+		case errors.Is(ctx.Err(), context.Canceled):
+			return context.Canceled
+		case context.Cause(ctx) == errWallTime, ctx.Err() == nil:
+			// ctx.Err() is still nil when check saw the deadline pass
+			// before the context's timer fired.
+			return api.NewError(api.CodeWallTime, "the worker exceeded its wall-time limit", err)
+		default:
+			return api.NewError(api.CodeWallTime, "the request's deadline passed", err)
+		}
 	}
 	return api.NewError(api.CodeWorkerTrap, "the worker trapped during its "+phase, err)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -46,8 +47,16 @@ type Config struct {
 const pageSize = 65536
 
 // Runtime compiles and runs worker modules.
+//
+// It holds two wazero runtimes. Modules that wasmbin can instrument run on
+// rt, compiled without wazero's termination checks: the instrumentation
+// puts a cheap check of a stop global at every loop header instead, which
+// the host sets when a request must end. The others run on safe, compiled
+// with WithCloseOnContextDone, whose checks are an indirect call at every
+// loop header (Go guests run about five times slower there).
 type Runtime struct {
 	rt       wazero.Runtime
+	safe     wazero.Runtime
 	maxBytes uint64
 	// imports lists, per import module, the functions the host provides.
 	imports map[string]map[string]wapi.FunctionDefinition
@@ -59,7 +68,6 @@ type Runtime struct {
 
 // New creates a Runtime, its compilation cache and its host modules.
 func New(ctx context.Context, cfg Config) (*Runtime, error) {
-	rc := wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(true)
 	maxBytes := cfg.MaxMemoryBytes
 	if maxBytes == 0 || maxBytes > 65536*pageSize {
 		maxBytes = 65536 * pageSize
@@ -68,47 +76,74 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	// WithMemoryLimitPages: wazero would refuse growth past it before the
 	// allocator sees it (a worker-trap instead of memory-limit) and refuse
 	// to compile modules that merely declare a larger maximum.
+	r := &Runtime{
+		maxBytes: maxBytes,
+		imports:  make(map[string]map[string]wapi.FunctionDefinition),
+		modules:  make(map[string]*Module),
+	}
+	var err error
+	// Separate cache directories: wazero's file cache key does not say
+	// whether the code has termination checks.
+	if r.rt, err = r.newEngine(ctx, cfg, "interrupt-v1", false); err != nil {
+		return nil, err
+	}
+	if r.safe, err = r.newEngine(ctx, cfg, "closeondone-v1", true); err != nil {
+		r.rt.Close(ctx)
+		return nil, err
+	}
+	return r, nil
+}
+
+// newEngine makes a wazero runtime with WASI and the host modules.
+func (r *Runtime) newEngine(ctx context.Context, cfg Config, cacheName string, closeOnDone bool) (wazero.Runtime, error) {
+	rc := wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(closeOnDone)
 	if cfg.CacheDir != "" {
-		if err := os.MkdirAll(cfg.CacheDir, 0o700); err != nil {
+		dir := filepath.Join(cfg.CacheDir, cacheName)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("compilation cache: %w", err)
 		}
-		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		cache, err := wazero.NewCompilationCacheWithDir(dir)
 		if err != nil {
 			return nil, fmt.Errorf("compilation cache: %w", err)
 		}
 		rc = rc.WithCompilationCache(cache)
 	}
-	r := &Runtime{
-		rt:       wazero.NewRuntimeWithConfig(ctx, rc),
-		maxBytes: maxBytes,
-		imports:  make(map[string]map[string]wapi.FunctionDefinition),
-		modules:  make(map[string]*Module),
-	}
+	rt := wazero.NewRuntimeWithConfig(ctx, rc)
 	// WASI, with the calls that would change an instance's host-side state
 	// for the requests after it made harmless (see wasiOverrides).
-	wasi := r.rt.NewHostModuleBuilder(wasi_snapshot_preview1.ModuleName)
+	wasi := rt.NewHostModuleBuilder(wasi_snapshot_preview1.ModuleName)
 	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(wasi)
 	for _, o := range wasiOverrides {
 		wasi.NewFunctionBuilder().WithGoModuleFunction(o.fn, o.params, []wapi.ValueType{wapi.ValueTypeI32}).Export(o.name)
 	}
-	if _, err := wasi.Instantiate(ctx); err != nil {
-		r.rt.Close(ctx)
+	m, err := wasi.Instantiate(ctx)
+	if err != nil {
+		rt.Close(ctx)
 		return nil, fmt.Errorf("instantiate wasi: %w", err)
 	}
-	r.addImports(r.rt.Module(wasi_snapshot_preview1.ModuleName))
+	r.addImports(m)
+	// The runtime's own module: the check instrumented guests call.
+	m, err = rt.NewHostModuleBuilder(checkModule).
+		NewFunctionBuilder().WithGoModuleFunction(wapi.GoModuleFunc(check), nil, nil).Export(checkName).
+		Instantiate(ctx)
+	if err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("instantiate %s: %w", checkModule, err)
+	}
+	r.addImports(m)
 	for _, hm := range cfg.HostModules {
-		b := r.rt.NewHostModuleBuilder(hm.ModuleName())
+		b := rt.NewHostModuleBuilder(hm.ModuleName())
 		hm.ExportFunctions(func(name string, fn wapi.GoModuleFunction, params, results []wapi.ValueType) {
 			b.NewFunctionBuilder().WithGoModuleFunction(fn, params, results).Export(name)
 		})
 		m, err := b.Instantiate(ctx)
 		if err != nil {
-			r.rt.Close(ctx)
+			rt.Close(ctx)
 			return nil, fmt.Errorf("instantiate host module %s: %w", hm.ModuleName(), err)
 		}
 		r.addImports(m)
 	}
-	return r, nil
+	return rt, nil
 }
 
 func (r *Runtime) addImports(m wapi.Module) {
@@ -125,7 +160,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 	r.closed = true
 	r.modules = nil
 	r.mu.Unlock()
-	return r.rt.Close(ctx)
+	return errors.Join(r.rt.Close(ctx), r.safe.Close(ctx))
 }
 
 // ErrClosed is returned by Compile after Close.
@@ -161,8 +196,12 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	r.modules[key] = m
 	r.mu.Unlock()
 
-	m.compiled, m.info, m.why, m.err = r.compile(ctx, wasm)
+	m.compiled, m.info, m.why, m.interruptible, m.err = r.compile(ctx, wasm)
 	m.resettable = m.err == nil && m.why == ""
+	m.engine = r.safe
+	if m.interruptible {
+		m.engine = r.rt
+	}
 	if m.err != nil {
 		r.mu.Lock()
 		if r.modules[key] == m {
@@ -177,40 +216,61 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	return m, nil
 }
 
-// compile validates and compiles a module. When the module can be reset
-// to an image (why is empty), what is compiled is the instrumented copy:
-// mutable globals exported, data segments stripped (instantiate applies
-// them), the start function exported instead of run.
-func (r *Runtime) compile(ctx context.Context, wasm []byte) (cm wazero.CompiledModule, info *wasmbin.Info, why string, err error) {
+// compile validates and compiles a module. What it compiles is an
+// instrumented copy whenever it can (see wasmbin.InstrumentWith): a stop
+// global checked at every loop header (interruptible), and when the module
+// can be reset to an image (why is empty) also mutable globals exported,
+// data segments stripped (instantiate applies them) and the start
+// function exported instead of run.
+func (r *Runtime) compile(ctx context.Context, wasm []byte) (cm wazero.CompiledModule, info *wasmbin.Info, why string, interruptible bool, err error) {
 	// Bound what decoding may allocate before wazero sees the module.
 	if err := checkBinary(wasm); err != nil {
-		return nil, nil, "", api.NewError(api.CodeInvalidModule, "not a valid WebAssembly module: "+err.Error(), err)
+		return nil, nil, "", false, api.NewError(api.CodeInvalidModule, "not a valid WebAssembly module: "+err.Error(), err)
 	}
 	code := wasm
 	info, perr := wasmbin.Parse(wasm)
-	switch {
-	case perr != nil:
+	if perr != nil {
 		why = "cannot parse: " + perr.Error() // wazero will say what is wrong
-	default:
+	} else {
+		for _, e := range info.Exports {
+			if strings.HasPrefix(e.Name, reservedPrefix) {
+				err := fmt.Errorf("the module exports %q: names starting with %s are reserved for the host", e.Name, reservedPrefix)
+				return nil, nil, "", false, api.NewError(api.CodeInvalidModule, err.Error(), err)
+			}
+		}
 		why = resettable(info)
-	}
-	if why == "" {
-		instrumented, err := wasmbin.Instrument(wasm, info, true)
-		if err != nil {
+		opts := wasmbin.InstrumentOptions{Interrupt: interruptChecks, StripData: why == ""}
+		instrumented, err := wasmbin.InstrumentWith(wasm, info, opts)
+		if err != nil && opts.StripData {
 			why = "cannot instrument: " + err.Error()
-		} else {
-			code = instrumented
+			opts.StripData = false
+			instrumented, err = wasmbin.InstrumentWith(wasm, info, opts)
+		}
+		if err == nil {
+			code, interruptible = instrumented, opts.Interrupt
+		} else if opts.Interrupt {
+			// Not instrumentable for checks: wazero's own termination.
+			opts.Interrupt = false
+			if instrumented, err = wasmbin.InstrumentWith(wasm, info, opts); err == nil {
+				code = instrumented
+			} else if why == "" {
+				why = "cannot instrument: " + err.Error()
+			}
 		}
 	}
-	cm, err = r.rt.CompileModule(ctx, code)
+	engine := r.safe
+	if interruptible {
+		engine = r.rt
+	}
+	cm, err = engine.CompileModule(ctx, code)
 	if err != nil {
-		return nil, nil, "", api.NewError(api.CodeInvalidModule, "not a valid WebAssembly module: "+err.Error(), err)
+		return nil, nil, "", false, api.NewError(api.CodeInvalidModule, "not a valid WebAssembly module: "+err.Error(), err)
 	}
 	if err := r.validate(cm); err != nil {
 		cm.Close(ctx)
-		return nil, nil, "", api.NewError(api.CodeInvalidModule, err.Error(), err)
+		return nil, nil, "", false, api.NewError(api.CodeInvalidModule, err.Error(), err)
 	}
-	return cm, info, why, nil
+	return cm, info, why, interruptible, nil
 }
 
 // resettable says why a module's instances cannot be reset to an image, or
@@ -284,7 +344,9 @@ func (r *Runtime) validate(cm wazero.CompiledModule) error {
 func (r *Runtime) importModules() []string {
 	names := make([]string, 0, len(r.imports))
 	for name := range r.imports {
-		names = append(names, name)
+		if name != checkModule { // the host's own, not for workers to use
+			names = append(names, name)
+		}
 	}
 	slices.Sort(names)
 	return names
@@ -319,7 +381,16 @@ func (r *Runtime) Modules() int {
 const (
 	exportHandle = "wedge_handle"
 	exportInit   = "_initialize"
-	exportStart  = "__wedge_start" // the wasm start function, when instrumented
+	exportStart  = wasmbin.StartExport // the wasm start function, when instrumented
+	// checkModule and checkName name the host function instrumented guests
+	// call (wasmbin.CheckModule, wasmbin.CheckName).
+	checkModule = "wedge_runtime"
+	checkName   = "check"
+	// interruptChecks turns on the check-based instrumentation (see
+	// check); off, every module runs with wazero's WithCloseOnContextDone.
+	interruptChecks = false
+	// reservedPrefix starts the names of the exports the host adds.
+	reservedPrefix = "__wedge_"
 	// exportPrepare, optional, runs once after _initialize when the image
 	// is captured (the Go SDK collects garbage there).
 	exportPrepare = "wedge_prepare"

@@ -40,7 +40,8 @@ type InstrumentOptions struct {
 	// (unreachable) at the next loop iteration it starts; code without loops
 	// runs to its end or to the call stack's limit. A guest blocked in a
 	// host function is not interrupted, and the instance is left in
-	// whatever state the guest was in when it trapped.
+	// whatever state the guest was in when it trapped; the global must be
+	// set back to 0 before the instance runs again.
 	//
 	// A body that holds an opcode or a type the decoder does not know, or
 	// that makes tail calls, makes InstrumentWith fail with
@@ -131,8 +132,11 @@ func InstrumentWith(wasm []byte, info *Info, opts InstrumentOptions) ([]byte, er
 	if oldExports != len(info.Exports) {
 		return nil, fmt.Errorf("%w: %d exports, info says %d", ErrInfoMismatch, oldExports, len(info.Exports))
 	}
-	// With Interrupt, the global index space grows by one.
-	if info.ImportedGlobals < 0 || uint64(info.ImportedGlobals)+uint64(len(info.Globals)) > 1<<32-2 {
+	maxGlobals := uint64(1<<32 - 1)
+	if opts.Interrupt {
+		maxGlobals-- // the global index space grows by one
+	}
+	if info.ImportedGlobals < 0 || uint64(info.ImportedGlobals)+uint64(len(info.Globals)) > maxGlobals {
 		return nil, fmt.Errorf("%w: %d imported globals", ErrInfoMismatch, info.ImportedGlobals)
 	}
 	stop := uint32(info.ImportedGlobals + len(info.Globals))

@@ -238,12 +238,14 @@ func TestInstrumentRoundTrip(t *testing.T) {
 // TestInstrumentExports pins the names and indices Instrument adds.
 func TestInstrumentExports(t *testing.T) {
 	tests := map[string][]string{
-		"globals":    {"__wedge_g2", "__wedge_g4", "__wedge_g6", "__wedge_g7", "__wedge_g10"},
-		"extconst":   {"__wedge_g1"},
-		"start":      {"__wedge_g0", "__wedge_start"},
-		"noexports":  {"__wedge_g1", "__wedge_g2", "__wedge_start"}, // global 0 is imported
-		"globalonly": {"__wedge_g0"},
-		"tailcall":   nil,
+		"globals":       {"__wedge_g2", "__wedge_g4", "__wedge_g6", "__wedge_g7", "__wedge_g10"},
+		"extconst":      {"__wedge_g1"},
+		"start":         {"__wedge_g0", "__wedge_start"},
+		"noexports":     {"__wedge_g1", "__wedge_g2", "__wedge_start"}, // global 0 is imported
+		"globalonly":    {"__wedge_g0"},
+		"tailcall":      nil,
+		"loops":         nil,
+		"loops_globals": {"__wedge_g2", "__wedge_g4", "__wedge_start"},
 	}
 	for name, want := range tests {
 		t.Run(name, func(t *testing.T) {
