@@ -247,13 +247,13 @@ func classify(ctx context.Context, err error, refused *atomic.Bool, phase string
 	}
 	if errors.Is(err, errStopped) || ctx.Err() != nil {
 		// Stopped by check (or the guest trapped just as ctx ended: the
-		// same answer either way).
+		// same answer either way). check may have seen the deadline pass
+		// before the context's timer fired: it fires right after.
+		<-ctx.Done()
 		switch {
 		case errors.Is(ctx.Err(), context.Canceled):
 			return context.Canceled
-		case context.Cause(ctx) == errWallTime, ctx.Err() == nil:
-			// ctx.Err() is still nil when check saw the deadline pass
-			// before the context's timer fired.
+		case context.Cause(ctx) == errWallTime:
 			return api.NewError(api.CodeWallTime, "the worker exceeded its wall-time limit", err)
 		default:
 			return api.NewError(api.CodeWallTime, "the request's deadline passed", err)

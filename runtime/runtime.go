@@ -384,11 +384,11 @@ const (
 	exportStart  = wasmbin.StartExport // the wasm start function, when instrumented
 	// checkModule and checkName name the host function instrumented guests
 	// call (wasmbin.CheckModule, wasmbin.CheckName).
-	checkModule = "wedge_runtime"
-	checkName   = "check"
+	checkModule = wasmbin.CheckModule
+	checkName   = wasmbin.CheckName
 	// interruptChecks turns on the check-based instrumentation (see
 	// check); off, every module runs with wazero's WithCloseOnContextDone.
-	interruptChecks = false
+	interruptChecks = true
 	// reservedPrefix starts the names of the exports the host adds.
 	reservedPrefix = "__wedge_"
 	// exportPrepare, optional, runs once after _initialize when the image

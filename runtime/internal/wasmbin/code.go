@@ -33,7 +33,7 @@ const (
 	opPrefixFC        // u32 sub-opcode: saturating truncation, bulk memory and tables
 	opPrefixFD        // u32 sub-opcode: SIMD
 	opPrefixFE        // u32 sub-opcode: threads
-	opTailCall        // return_call (u32), return_call_indirect (u32 u32)
+	opFuncRef         // u32 function index: call, return_call, ref.func
 )
 
 var opClass = func() (t [256]uint8) {
@@ -51,10 +51,10 @@ var opClass = func() (t [256]uint8) {
 	set(opNone, 0x00, 0x01, 0x05, 0x0f, 0x1a, 0x1b, 0xd1) // unreachable nop else return drop select ref.is_null
 	set(opBlock, 0x02, 0x03, 0x04)                        // block loop if
 	set(opEnd, 0x0b)
-	set(opU32, 0x0c, 0x0d, 0x10, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0xd2)
-	set(opU32, 0x3f, 0x40) // memory.size, memory.grow: memory index (a zero byte before multi-memory)
-	set(opU32x2, 0x11)
-	set(opTailCall, 0x12, 0x13)
+	set(opU32, 0x0c, 0x0d, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25)
+	set(opU32, 0x3f, 0x40)   // memory.size, memory.grow: memory index (a zero byte before multi-memory)
+	set(opU32x2, 0x11, 0x13) // call_indirect, return_call_indirect: type, table
+	set(opFuncRef, 0x10, 0x12, 0xd2)
 	set(opBrTable, 0x0e)
 	set(opSelectT, 0x1c)
 	set(opI32, 0x41)
@@ -168,16 +168,30 @@ type bodyScan struct {
 	// not know ("has unknown opcode 0x06 at offset 0x1f"); "" if the scan
 	// reached the end of the body. What follows that point is not decoded.
 	unknown string
-	// memInit reports memory.init, tailCall return_call or
-	// return_call_indirect.
-	memInit, tailCall bool
+	// memInit reports memory.init.
+	memInit bool
+}
+
+// codeEdits records where the instructions are that Interrupt's rewriting
+// changes or inserts code after, as offsets in the module, in ascending
+// order.
+type codeEdits struct {
+	// loops are the offsets of the loop instructions.
+	loops []int
+	// funcs are the offsets of the function indices (the immediates) of
+	// call, return_call and ref.func.
+	funcs []int
+	// blocks, when labels is set, are the offsets of the block, loop and if
+	// instructions: the label index space of the name section.
+	labels bool
+	blocks []int
 }
 
 // scanBody decodes the function body b[i:] (b ends where the body ends) and
 // fails on malformed encodings. An unknown opcode or type stops the scan,
-// since its immediates cannot be skipped. When loops is not nil, scanBody
-// appends to it the offset of each loop instruction, in order.
-func scanBody(b []byte, i int, loops *[]int) (s bodyScan, err error) {
+// since its immediates cannot be skipped. When e is not nil, scanBody
+// records in it where the body's loops and function indices are.
+func scanBody(b []byte, i int, e *codeEdits) (s bodyScan, err error) {
 	n, i, st := readU32(b, i)
 	if st != lebOK {
 		return s, &FormatError{Offset: i, Reason: "locals: " + st.String()}
@@ -259,18 +273,27 @@ func scanBody(b []byte, i int, loops *[]int) (s bodyScan, err error) {
 					return s, nil
 				}
 			}
-			if op == 0x03 && loops != nil {
-				*loops = append(*loops, at)
+			if e != nil {
+				if op == 0x03 {
+					e.loops = append(e.loops, at)
+				}
+				if e.labels {
+					e.blocks = append(e.blocks, at)
+				}
 			}
 			continue
+		case opFuncRef:
+			if e != nil {
+				e.funcs = append(e.funcs, i)
+			}
+			if i < len(b) && b[i] < 0x80 {
+				i++
+				continue
+			}
+			_, i, st = readU32(b, i)
 		case opU32x2:
 			if _, i, st = readU32(b, i); st == lebOK {
 				_, i, st = readU32(b, i)
-			}
-		case opTailCall:
-			s.tailCall = true
-			if _, i, st = readU32(b, i); st == lebOK && op == 0x13 {
-				_, i, st = readU32(b, i) // return_call_indirect: type, table
 			}
 		case opBrTable:
 			var n uint32
@@ -395,7 +418,8 @@ func first(a, b string) string {
 }
 
 // code scans the code section and returns the number of bodies. It records
-// in p.scan where the loops are and whether the module can be interrupted.
+// in p.scan where Interrupt's edits go and whether the module can be
+// interrupted.
 func (p *parser) code(r *reader) int {
 	n := r.count(3) // size, locals count, end
 	for k := 0; k < n && r.err == nil; k++ {
@@ -406,7 +430,7 @@ func (p *parser) code(r *reader) int {
 			break
 		}
 		fn := p.info.ImportedFuncs + k
-		s, err := scanBody(r.b[:r.pos], start, &p.scan.loops)
+		s, err := scanBody(r.b[:r.pos], start, &p.scan.codeEdits)
 		if err != nil {
 			if fe, ok := err.(*FormatError); ok {
 				fe.Reason = fmt.Sprintf("function %d: %s", fn, fe.Reason)
@@ -415,12 +439,8 @@ func (p *parser) code(r *reader) int {
 			break
 		}
 		p.info.MemoryInit = p.info.MemoryInit || s.memInit
-		if p.scan.cannot == "" {
-			if s.unknown != "" {
-				p.scan.cannot = fmt.Sprintf("function %d %s", fn, s.unknown)
-			} else if s.tailCall {
-				p.scan.cannot = fmt.Sprintf("function %d makes tail calls", fn)
-			}
+		if p.scan.cannot == "" && s.unknown != "" {
+			p.scan.cannot = fmt.Sprintf("function %d %s", fn, s.unknown)
 		}
 		if finding := first(s.finding, s.unknown); finding != "" && p.info.Resettable {
 			p.info.Resettable = false

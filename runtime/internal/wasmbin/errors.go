@@ -12,8 +12,8 @@ var (
 	ErrMalformed = errors.New("malformed module")
 
 	// ErrExportNameTaken is returned by Instrument when the module already
-	// exports a name that Instrument needs ("__wedge_g<i>", "__wedge_start",
-	// "__wedge_stop").
+	// exports a name that Instrument needs ("__wedge_g<i>",
+	// "__wedge_start").
 	ErrExportNameTaken = errors.New("export name taken")
 
 	// ErrCannotStripData is returned by Instrument when stripData is true but
@@ -24,11 +24,12 @@ var (
 	ErrCannotStripData = errors.New("data segments cannot be stripped")
 
 	// ErrCannotInterrupt is returned by InstrumentWith when Interrupt is set
-	// but a function body cannot be given its loop checks: it holds an
-	// opcode or a type that the decoder does not know, so its loops cannot
-	// all be found, or it makes tail calls (return_call,
-	// return_call_indirect), which loop without a loop instruction. The
-	// runtime must then stop the module's guests some other way.
+	// but the module cannot be given its checks or its functions
+	// renumbered: a function body holds an opcode or a type that the
+	// decoder does not know, so its loops and function indices cannot all
+	// be found; the type section holds types it does not know (GC); or the
+	// table or element section cannot be read. The runtime must then stop
+	// the module's guests some other way.
 	ErrCannotInterrupt = errors.New("module cannot be made interruptible")
 
 	// ErrInfoMismatch is returned by Instrument when the Info it is given was

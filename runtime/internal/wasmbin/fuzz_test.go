@@ -39,8 +39,10 @@ func FuzzParse(f *testing.F) {
 
 // FuzzInterruptible instruments with Interrupt, with and without StripData,
 // whatever Parse accepts: InstrumentWith must not panic, and must either fail
-// with one of its errors or return a module that parses to what it promises,
-// with the same functions and a check after each loop and nothing else
+// with one of its errors or return a module that parses, with one more
+// imported function and as many defined functions, and that is what
+// InstrumentWith promises: the same sections but those it rewrites, and the
+// same code but for the checks and the renumbered function indices
 // (checkInstrumentedWith). Decoding the bodies again, for a copy of the
 // module, must give the same result as reusing Parse's decoding.
 func FuzzInterruptible(f *testing.F) {
@@ -50,6 +52,19 @@ func FuzzInterruptible(f *testing.F) {
 	f.Add(codeModule(0, 0x03, 0x40, 0x03, 0x7f, 0x41, 0x03, 0x0b, 0x1a, 0x0b, 0x0b))
 	f.Add(codeModule(1, 1, i32, 0x03, 0x00, 0x20, 0x00, 0x0d, 0x00, 0x02, 0x40, 0x0e, 1, 0, 1, 0x0b, 0x0b, 0x0b))
 	f.Add(codeModule(0, 0x03, 0x80, 0x80, 0x00, 0x0b, 0x0b))
+	f.Add(codeModule(0, 0x10, 0x80, 0x00, 0xd2, 0x00, 0x1a, 0x12, 0x00, 0x0b))
+	f.Add(module(
+		sec(secType, vec([]byte{0x60, 0, 0})...),
+		sec(secImport, vec([]byte{1, 'm', 1, 'f', 0, 0})...),
+		sec(secFunction, vec([]byte{0})...),
+		sec(secTable, vec([]byte{0x40, 0, funcref, 0, 1, 0xd2, 1, 0x0b})...),
+		sec(secGlobal, vec([]byte{funcref, 0, 0xd2, 1, 0x0b})...),
+		sec(secExport, vec([]byte{1, 'f', 0, 1})...),
+		sec(secStart, 1),
+		sec(secElement, vec([]byte{0, 0x41, 0, 0x0b, 2, 0, 1}, []byte{5, funcref, 1, 0xd2, 1, 0x0b})...),
+		sec(secCode, vec([]byte{4, 0, 0x10, 0, 0x0b})...),
+		nameSectionOf(cat([]byte{1}, nameMap(map[uint32]string{0: "f", 1: "g"}))),
+	))
 	f.Fuzz(func(t *testing.T, wasm []byte) {
 		info, err := Parse(wasm)
 		if err != nil {
@@ -66,6 +81,16 @@ func FuzzInterruptible(f *testing.F) {
 					t.Fatalf("InstrumentWith(%+v): unexpected error %v", opts, err)
 				}
 				continue
+			}
+			got, err := Parse(out)
+			if err != nil {
+				t.Fatalf("Parse(InstrumentWith(%+v)): %v", opts, err)
+			}
+			if got.ImportedFuncs != info.ImportedFuncs+1 {
+				t.Fatalf("%d imported functions, %d before", got.ImportedFuncs, info.ImportedFuncs)
+			}
+			if n, m := len(bodies(t, out)), len(bodies(t, wasm)); n != m {
+				t.Fatalf("%d defined functions, %d before", n, m)
 			}
 			checkInstrumentedWith(t, wasm, out, info, opts)
 		}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/wedgeworks/wedge/internal/testwasm"
 )
@@ -151,8 +153,10 @@ func benchmarkInstrument(b *testing.B, opts InstrumentOptions) {
 }
 
 // TestGoModuleInterrupt instruments the Go module with Interrupt: the output
-// validates, compiles with wazero, and has a check at each of the loops that
-// the scanner and wasm2wat find.
+// validates, has a check at each function entry and at each of the loops
+// that the scanner and wasm2wat find, compiles with wazero, and initialises
+// (_initialize) with WASI, a no-op wedge_v1 module and a check function that
+// counts its calls.
 func TestGoModuleInterrupt(t *testing.T) {
 	wasm := goModule(t)
 	info, err := Parse(wasm)
@@ -168,22 +172,23 @@ func TestGoModuleInterrupt(t *testing.T) {
 		}
 		validate(t, out)
 		checks := checkInstrumentedWith(t, wasm, out, info, opts)
-		if checks == 0 {
+		funcs := len(bodies(t, wasm))
+		if checks <= funcs {
 			t.Fatal("no loops in the Go module")
 		}
 		if opts.StripData {
 			continue
 		}
-		if loops, ok := watLoops(t, wasm); ok && loops != checks {
-			t.Errorf("%d checks, wasm2wat finds %d loops", checks, loops)
+		if loops, ok := watLoops(t, wasm); ok && loops+funcs != checks {
+			t.Errorf("%d checks, wasm2wat finds %d loops in %d functions", checks, loops, funcs)
 		}
 		plain, err := Instrument(wasm, info, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("Go module: %d loops in %d function bodies; %d bytes, %d instrumented without and %d with Interrupt "+
+		t.Logf("Go module: %d checks (%d functions, %d loops); %d bytes, %d instrumented without and %d with Interrupt "+
 			"(+%d bytes, +%.2f%%; code section +%.2f%%); InstrumentWith took %v (once, cold)",
-			checks, len(bodies(t, wasm)), len(wasm), len(plain), len(out), len(out)-len(plain),
+			checks, funcs, checks-funcs, len(wasm), len(plain), len(out), len(out)-len(plain),
 			100*float64(len(out)-len(plain))/float64(len(plain)),
 			100*float64(len(sectionPayload(t, out, secCode))-len(sectionPayload(t, wasm, secCode)))/float64(len(sectionPayload(t, wasm, secCode))),
 			elapsed)
@@ -192,16 +197,34 @@ func TestGoModuleInterrupt(t *testing.T) {
 			continue
 		}
 		ctx := context.Background()
-		r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler())
+		c := new(checker)
+		r := newRuntime(t, c, api.CoreFeaturesV2)
+		wasi_snapshot_preview1.MustInstantiate(ctx, r)
+		hostFunc := func(context.Context, uint32, uint32) uint32 { return 0 }
+		b := r.NewHostModuleBuilder("wedge_v1")
+		for _, name := range []string{"request_head", "request_body_read", "response_head", "response_body_write"} {
+			b = b.NewFunctionBuilder().WithFunc(hostFunc).Export(name)
+		}
+		if _, err := b.NewFunctionBuilder().WithFunc(func(context.Context) uint32 { return 0 }).Export("response_flush").Instantiate(ctx); err != nil {
+			t.Fatal(err)
+		}
 		begin = time.Now()
 		cm, err := r.CompileModule(ctx, out)
 		if err != nil {
 			t.Fatalf("wazero: compile the instrumented Go module: %v", err)
 		}
 		t.Logf("wazero compiled the instrumented Go module in %v", time.Since(begin))
-		if g := cm.ExportedFunctions(); len(g) == 0 {
-			t.Error("no exported functions")
+		mod, err := r.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("go").WithStartFunctions())
+		if err != nil {
+			t.Fatalf("wazero: instantiate the instrumented Go module: %v", err)
 		}
-		r.Close(ctx)
+		begin = time.Now()
+		if _, err := mod.ExportedFunction("_initialize").Call(ctx); err != nil {
+			t.Fatalf("_initialize: %v", err)
+		}
+		if c.calls.Load() == 0 {
+			t.Error("_initialize never called the check function")
+		}
+		t.Logf("_initialize took %v and called the check function %d times", time.Since(begin), c.calls.Load())
 	}
 }

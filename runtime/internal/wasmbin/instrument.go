@@ -12,8 +12,13 @@ const (
 	GlobalExportPrefix = "__wedge_g"
 	// StartExport names the export of the former start function.
 	StartExport = "__wedge_start"
-	// StopExport names the export of the stop global that InstrumentWith
-	// adds with Interrupt.
+	// StopExport named the export of a stop global that an earlier
+	// Interrupt added.
+	//
+	// Deprecated: Interrupt no longer adds a stop global nor this export:
+	// the guest calls the host's check function instead (see
+	// InstrumentOptions.Interrupt). The constant remains so that callers
+	// compile; no module instrumented now exports it.
 	StopExport = "__wedge_stop"
 )
 
@@ -24,28 +29,31 @@ type InstrumentOptions struct {
 	// StripData empties the data section: Instrument's stripData.
 	StripData bool
 
-	// Interrupt makes the module's guests stoppable by the host. A mutable
-	// i32 global, initialised to 0 and exported as StopExport, is added
-	// after the module's own globals: its index is Info.ImportedGlobals +
-	// len(Info.Globals), and no other global's index changes. It is not
-	// exported as GlobalExportPrefix + its index: it is the host's, not part
-	// of the guest's state. Every loop instruction of every function body is
-	// followed, after its block type, by
+	// Interrupt makes the module's guests come back to the host
+	// periodically, so that the host can stop them. It imports a function
+	// CheckModule.CheckName of type [] -> [] after the module's other
+	// imports: its index is Info.ImportedFuncs, and every function the
+	// module defines moves up by one index (InstrumentWith renumbers them
+	// everywhere). It appends a mutable i32 global, $budget, initialised to
+	// CheckInterval, after the module's own globals: its index is
+	// Info.ImportedGlobals + len(Info.Globals), no other global's index
+	// changes, and it is not exported (it is the instrumentation's, not part
+	// of the guest's state). At the entry of every function and after the
+	// block type of every loop it inserts a check that decrements $budget
+	// and, when it reaches 0, sets it back to CheckInterval and calls the
+	// check function (see interrupt.go): the branch depths and the operand
+	// stack of the code around it do not change.
 	//
-	//	global.get <stop> if unreachable end
+	// The guest thus calls the check function at least once every
+	// CheckInterval loop iterations and function calls. The host's
+	// function stops the guest by panicking (wazero makes the guest's call
+	// fail), and lets the Go scheduler and garbage collector run meanwhile,
+	// which compiled guest code alone does not. A guest blocked in a host
+	// function or in memory.atomic.wait is not interrupted.
 	//
-	// (6 bytes while the index is below 128), which leaves the operand stack
-	// and the branch depths of the code around it as they were. Setting the
-	// global to anything but 0, from any goroutine, makes the guest trap
-	// (unreachable) at the next loop iteration it starts; code without loops
-	// runs to its end or to the call stack's limit. A guest blocked in a
-	// host function is not interrupted, and the instance is left in
-	// whatever state the guest was in when it trapped; the global must be
-	// set back to 0 before the instance runs again.
-	//
-	// A body that holds an opcode or a type the decoder does not know, or
-	// that makes tail calls, makes InstrumentWith fail with
-	// ErrCannotInterrupt.
+	// A body that holds an opcode or a type the decoder does not know, or a
+	// type or table section it cannot read, makes InstrumentWith fail with
+	// ErrCannotInterrupt. A malformed "name" custom section is dropped.
 	Interrupt bool
 }
 
@@ -79,14 +87,16 @@ func Instrument(wasm []byte, info *Info, stripData bool) ([]byte, error) {
 // InstrumentWith is Instrument with the rewrites that opts selects, made in
 // one pass: the output is allocated once, at its final size.
 //
-// With Interrupt, bodies without loops are copied byte for byte, the others
-// get their checks and their new size, and the code section its new size; a
-// global section is added, at its place in the section order, if the module
-// has none. The loops are those that Parse found when it decoded the bodies,
-// if info is what Parse returned for this very slice (whose bytes must not
-// have changed since, as for Instrument); given a copy of the module, or an
-// Info that Parse did not make, InstrumentWith decodes the bodies again, which
-// takes about as long as Parse.
+// With Interrupt, the type, import, global, export, element and code
+// sections are rewritten (the type, import and global sections are added, at
+// their place in the section order, if the module has none), and so are the
+// "name" custom sections, and a table or data section whose constant
+// expressions hold ref.func. The loops and the function indices of the
+// bodies are those that Parse found when it decoded them, if info is what
+// Parse returned for this very slice (whose bytes must not have changed
+// since, as for Instrument); given a copy of the module, or an Info that
+// Parse did not make, InstrumentWith decodes the bodies again, which takes
+// about as long as Parse.
 func InstrumentWith(wasm []byte, info *Info, opts InstrumentOptions) ([]byte, error) {
 	if info == nil {
 		var err error
@@ -98,19 +108,13 @@ func InstrumentWith(wasm []byte, info *Info, opts InstrumentOptions) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
-	var exports, start, global, code *section
+	var found [secTag + 1]*section // by id; custom sections are not kept
 	for k := range secs {
-		switch secs[k].id {
-		case secExport:
-			exports = &secs[k]
-		case secStart:
-			start = &secs[k]
-		case secGlobal:
-			global = &secs[k]
-		case secCode:
-			code = &secs[k]
+		if id := secs[k].id; id != secCustom && int(id) < len(found) {
+			found[id] = &secs[k]
 		}
 	}
+	exports, start, global := found[secExport], found[secStart], found[secGlobal]
 
 	// Check that info fits the module where InstrumentWith relies on it.
 	startFunc := -1
@@ -139,7 +143,25 @@ func InstrumentWith(wasm []byte, info *Info, opts InstrumentOptions) ([]byte, er
 	if info.ImportedGlobals < 0 || uint64(info.ImportedGlobals)+uint64(len(info.Globals)) > maxGlobals {
 		return nil, fmt.Errorf("%w: %d imported globals", ErrInfoMismatch, info.ImportedGlobals)
 	}
-	stop := uint32(info.ImportedGlobals + len(info.Globals))
+	if opts.StripData {
+		if err := canStripData(info); err != nil {
+			return nil, err
+		}
+	}
+
+	// The sections that Interrupt rewrites, by id, and the "name" sections
+	// by index in secs (nil drops one).
+	var (
+		replaced [secTag + 1][]byte
+		funcs    *shift
+		names    = map[int][]byte{}
+		plan     *codePlan
+	)
+	if opts.Interrupt {
+		if funcs, plan, err = interrupt(wasm, secs, &found, info, &replaced, names); err != nil {
+			return nil, err
+		}
+	}
 
 	// The export entries to add.
 	taken := make(map[string]bool, len(info.Exports))
@@ -168,149 +190,96 @@ func InstrumentWith(wasm []byte, info *Info, opts InstrumentOptions) ([]byte, er
 		}
 	}
 	if start != nil {
-		if err := add(StartExport, 0, uint32(startFunc)); err != nil {
-			return nil, err
-		}
-	}
-	if opts.Interrupt {
-		if err := add(StopExport, 3, stop); err != nil {
-			return nil, err
-		}
-	}
-	if opts.StripData {
-		if err := canStripData(info); err != nil {
-			return nil, err
-		}
-	}
-	var loops *loopChecks
-	if opts.Interrupt && code != nil {
-		scan := info.scan
-		if !scan.of(wasm) {
-			if scan, err = scanCode(wasm, code, info.ImportedFuncs); err != nil {
-				return nil, err
+		index := uint32(startFunc)
+		if funcs != nil {
+			var ok bool
+			if index, ok = funcs.of(index); !ok {
+				return nil, fmt.Errorf("%w: start function %d out of range", ErrCannotInterrupt, startFunc)
 			}
 		}
-		if scan.cannot != "" {
-			return nil, fmt.Errorf("%w: %s", ErrCannotInterrupt, scan.cannot)
+		if err := add(StartExport, 0, index); err != nil {
+			return nil, err
 		}
-		if len(scan.loops) > 0 {
-			if loops, err = planChecks(wasm, code, scan.loops, stop); err != nil {
-				return nil, err
-			}
+	}
+	if uint64(oldExports)+uint64(newExports) > 1<<32-1 {
+		return nil, fmt.Errorf("export section larger than 4 GiB")
+	}
+	if exports != nil || newExports > 0 {
+		p, err := exportSection(wasm, exports, funcs, newExports)
+		if err != nil {
+			return nil, err
 		}
+		replaced[secExport] = append(p, added...)
 	}
 
-	// What becomes of each section, and the new payloads' sizes.
-	const (
-		copySection = iota
-		dropSection
-		emptySection // a count of zero
-		exportSection
-		globalSection
-		codeSection
-	)
-	fate := func(s *section) int {
-		switch {
-		case s.id == secExport:
-			return exportSection
-		case s.id == secStart:
-			return dropSection // the start function is exported instead
-		case opts.StripData && (s.id == secData || s.id == secDataCount):
-			return emptySection
-		case s.id == secGlobal && opts.Interrupt:
-			return globalSection
-		case s.id == secCode && loops != nil:
-			return codeSection
+	// The output, section by section.
+	type part struct {
+		id      byte
+		payload []byte   // a new payload, if raw and code are nil
+		raw     *section // copied as it is
+		code    *codePlan
+	}
+	var parts []part
+	insert := func(at int) {
+		// Sections to add go in front of the first section that must
+		// follow them (len(secs) for the end), in their order.
+		for _, id := range []byte{secType, secImport, secGlobal, secExport} {
+			if found[id] == nil && replaced[id] != nil && insertionPoint(secs, id) == at {
+				parts = append(parts, part{id: id, payload: replaced[id]})
+			}
 		}
-		return copySection
-	}
-	exportsAt, globalAt := -1, -1
-	exportsSize := sizeU32(uint32(oldExports+newExports)) + len(added)
-	if exports != nil {
-		exportsSize += exports.end - vecStart(wasm, exports)
-	} else if newExports > 0 {
-		exportsAt = insertionPoint(secs, secExport)
-	}
-	globalSize := sizeU32(uint32(oldGlobals+1)) + len(stopGlobal)
-	if global != nil {
-		globalSize += global.end - vecStart(wasm, global)
-	} else if opts.Interrupt {
-		globalAt = insertionPoint(secs, secGlobal)
-	}
-	if uint64(exportsSize) > 1<<32-1 || uint64(oldExports)+uint64(newExports) > 1<<32-1 || uint64(globalSize) > 1<<32-1 {
-		return nil, fmt.Errorf("export or global section larger than 4 GiB")
-	}
-	size := len(header)
-	if exportsAt >= 0 {
-		size += sectionSize(exportsSize)
-	}
-	if globalAt >= 0 {
-		size += sectionSize(globalSize)
 	}
 	for k := range secs {
+		insert(k)
 		s := &secs[k]
-		switch fate(s) {
-		case copySection:
-			size += s.end - s.start
-		case emptySection:
-			size += 3
-		case exportSection:
-			size += sectionSize(exportsSize)
-		case globalSection:
-			size += sectionSize(globalSize)
-		case codeSection:
-			size += sectionSize(loops.size)
+		switch {
+		case s.id == secStart:
+			// The start function is exported instead.
+		case s.id == secCustom:
+			if p, ok := names[k]; !ok {
+				parts = append(parts, part{raw: s})
+			} else if p != nil {
+				parts = append(parts, part{id: secCustom, payload: p})
+			}
+		case opts.StripData && (s.id == secData || s.id == secDataCount):
+			parts = append(parts, part{id: s.id, payload: []byte{0}})
+		case s.id == secCode && plan != nil:
+			parts = append(parts, part{code: plan})
+		case int(s.id) < len(replaced) && replaced[s.id] != nil:
+			parts = append(parts, part{id: s.id, payload: replaced[s.id]})
+		default:
+			parts = append(parts, part{raw: s})
 		}
 	}
+	insert(len(secs))
 
+	size := len(header)
+	for _, p := range parts {
+		switch {
+		case p.raw != nil:
+			size += p.raw.end - p.raw.start
+		case p.code != nil:
+			size += sectionSize(p.code.size)
+		default:
+			if uint64(len(p.payload)) > 1<<32-1 {
+				return nil, fmt.Errorf("%s section larger than 4 GiB", name(p.id))
+			}
+			size += sectionSize(len(p.payload))
+		}
+	}
 	out := make([]byte, 0, size)
 	out = append(out, header[:]...)
-	writeExports := func() {
-		out = append(out, secExport)
-		out = appendU32(out, uint32(exportsSize))
-		out = appendU32(out, uint32(oldExports+newExports))
-		if exports != nil {
-			out = append(out, wasm[vecStart(wasm, exports):exports.end]...) // the old entries
+	for _, p := range parts {
+		switch {
+		case p.raw != nil:
+			out = append(out, wasm[p.raw.start:p.raw.end]...)
+		case p.code != nil:
+			out = p.code.write(out, wasm)
+		default:
+			out = append(out, p.id)
+			out = appendU32(out, uint32(len(p.payload)))
+			out = append(out, p.payload...)
 		}
-		out = append(out, added...)
-	}
-	writeGlobals := func() {
-		out = append(out, secGlobal)
-		out = appendU32(out, uint32(globalSize))
-		out = appendU32(out, uint32(oldGlobals+1))
-		if global != nil {
-			out = append(out, wasm[vecStart(wasm, global):global.end]...)
-		}
-		out = append(out, stopGlobal...)
-	}
-	for k := range secs {
-		// Added sections go in front of the section they must precede;
-		// the global section precedes the export section.
-		if k == globalAt {
-			writeGlobals()
-		}
-		if k == exportsAt {
-			writeExports()
-		}
-		s := &secs[k]
-		switch fate(s) {
-		case copySection:
-			out = append(out, wasm[s.start:s.end]...)
-		case emptySection:
-			out = append(out, s.id, 1, 0)
-		case exportSection:
-			writeExports()
-		case globalSection:
-			writeGlobals()
-		case codeSection:
-			out = loops.write(out, wasm)
-		}
-	}
-	if globalAt == len(secs) {
-		writeGlobals()
-	}
-	if exportsAt == len(secs) {
-		writeExports()
 	}
 	if len(out) != size {
 		return nil, fmt.Errorf("wasmbin: internal error: wrote %d bytes, planned %d", len(out), size)
@@ -318,8 +287,85 @@ func InstrumentWith(wasm []byte, info *Info, opts InstrumentOptions) ([]byte, er
 	return out, nil
 }
 
-// stopGlobal is the global that Interrupt adds: i32, mutable, i32.const 0.
-var stopGlobal = []byte{0x7f, 0x01, 0x41, 0x00, 0x0b}
+// interrupt prepares Interrupt's rewriting: the new payloads of the type,
+// import, table, global, element and data sections (in replaced, by id; nil
+// for a section to copy) and of the "name" sections (in names, by index in
+// secs; nil to drop one), and the plan of the code section's. It returns the
+// renumbering of the function indices.
+func interrupt(wasm []byte, secs []section, found *[secTag + 1]*section, info *Info, replaced *[secTag + 1][]byte, names map[int][]byte) (*shift, *codePlan, error) {
+	if info.ImportedFuncs < 0 || uint64(info.ImportedFuncs) >= 1<<32-1 {
+		return nil, nil, fmt.Errorf("%w: %d imported functions", ErrInfoMismatch, info.ImportedFuncs)
+	}
+	funcs := shift(info.ImportedFuncs)
+	code := found[secCode]
+	scan := info.scan
+	if code != nil && !scan.of(wasm) {
+		var err error
+		if scan, err = scanCode(wasm, code, info.ImportedFuncs); err != nil {
+			return nil, nil, err
+		}
+	}
+	if code != nil && scan.cannot != "" {
+		return nil, nil, fmt.Errorf("%w: %s", ErrCannotInterrupt, scan.cannot)
+	}
+
+	typ, typeIndex, err := typeSection(wasm, found[secType])
+	if err != nil {
+		return nil, nil, errCannot(secType, err)
+	}
+	replaced[secType] = typ
+	imports, imported, err := importSection(wasm, found[secImport], typeIndex)
+	if err != nil {
+		return nil, nil, err
+	}
+	if imported != info.ImportedFuncs {
+		return nil, nil, fmt.Errorf("%w: %d imported functions, info says %d", ErrInfoMismatch, imported, info.ImportedFuncs)
+	}
+	replaced[secImport] = imports
+	if s := found[secTable]; s != nil {
+		if replaced[secTable], err = tableSection(wasm, s, funcs); err != nil {
+			return nil, nil, errCannot(secTable, err)
+		}
+	}
+	if replaced[secGlobal], err = globalSection(wasm, found[secGlobal], funcs); err != nil {
+		return nil, nil, err
+	}
+	if s := found[secElement]; s != nil {
+		if replaced[secElement], err = elementSection(wasm, s, funcs); err != nil {
+			return nil, nil, errCannot(secElement, err)
+		}
+	}
+	if s := found[secData]; s != nil {
+		if replaced[secData], err = dataSection(wasm, s, funcs); err != nil {
+			return nil, nil, errCannot(secData, err)
+		}
+	}
+	var plan *codePlan
+	if code != nil {
+		check := checkCode(uint32(info.ImportedGlobals+len(info.Globals)), uint32(info.ImportedFuncs))
+		if plan, err = planCode(wasm, code, &scan.codeEdits, funcs, check); err != nil {
+			return nil, nil, err
+		}
+	}
+	blocks := func(fn uint32) (all, loops []int, ok bool) {
+		return bodyBlocks(wasm, code, fn-uint32(funcs))
+	}
+	for k, s := range secs {
+		if s.id != secCustom {
+			continue
+		}
+		r := &reader{b: wasm[:s.end], pos: s.payload}
+		if r.name() != "name" {
+			continue
+		}
+		payload, ok := nameSection(wasm, &secs[k], funcs, blocks)
+		if !ok {
+			payload = nil
+		}
+		names[k] = payload
+	}
+	return &funcs, plan, nil
+}
 
 // vecLen returns the length of the vector that starts section s, 0 if s is
 // nil, -1 if it cannot be read.

@@ -3,14 +3,16 @@ package wasmbin
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 )
 
-// addedExports returns the exports Instrument adds for info.
-func addedExports(info *Info) []Export {
+// addedExports returns the exports Instrument adds for info; the start
+// function's index is renumbered by funcs.
+func addedExports(info *Info, funcs func(uint32) uint32) []Export {
 	var added []Export
 	for i, g := range info.Globals {
 		if g.Mutable {
@@ -19,7 +21,7 @@ func addedExports(info *Info) []Export {
 		}
 	}
 	if info.Start >= 0 {
-		added = append(added, Export{"__wedge_start", 0, uint32(info.Start)})
+		added = append(added, Export{"__wedge_start", 0, funcs(uint32(info.Start))})
 	}
 	return added
 }
@@ -28,20 +30,53 @@ func addedExports(info *Info) []Export {
 // InstrumentWith(wasm, info, opts).
 func instrumented(info *Info, opts InstrumentOptions) *Info {
 	want := *info
-	want.Exports = append(append([]Export(nil), info.Exports...), addedExports(info)...)
+	funcs := func(i uint32) uint32 { return i }
+	if opts.Interrupt {
+		funcs = func(i uint32) uint32 {
+			if i >= uint32(info.ImportedFuncs) {
+				return i + 1
+			}
+			return i
+		}
+	}
+	want.Exports = nil
+	for _, e := range info.Exports {
+		if e.Kind == 0 {
+			e.Index = funcs(e.Index)
+		}
+		want.Exports = append(want.Exports, e)
+	}
+	want.Exports = append(want.Exports, addedExports(info, funcs)...)
 	want.Start = -1
 	if opts.StripData {
 		want.Data = nil
 	}
 	if opts.Interrupt {
+		want.ImportedFuncs++
 		want.Globals = append(append([]Global(nil), info.Globals...), Global{i32, true})
-		want.Exports = append(want.Exports, Export{StopExport, 3, stopIndex(info)})
+		// Reasons name functions by their index.
+		var fn uint32
+		var rest string
+		if _, err := fmt.Sscanf(want.NotResettable, "function %d", &fn); err == nil {
+			_, rest, _ = strings.Cut(want.NotResettable[len("function "):], " ")
+			want.NotResettable = fmt.Sprintf("function %d %s", funcs(fn), rest)
+		}
 	}
 	return &want
 }
 
-// stopIndex is the index of the stop global that Interrupt adds.
-func stopIndex(info *Info) uint32 { return uint32(info.ImportedGlobals + len(info.Globals)) }
+// budgetIndex is the index of the budget global that Interrupt adds.
+func budgetIndex(info *Info) uint32 { return uint32(info.ImportedGlobals + len(info.Globals)) }
+
+// wantCheck is the check that Interrupt inserts, written out here rather
+// than taken from checkCode.
+func wantCheck(budget, check uint32) []byte {
+	b := appendU32(nil, budget)
+	return cat(
+		[]byte{0x23}, b, []byte{0x41, 0x01, 0x6b}, []byte{0x24}, b, []byte{0x23}, b, []byte{0x45, 0x04, 0x40},
+		[]byte{0x41, 0x90, 0xce, 0x00}, []byte{0x24}, b, []byte{0x10}, appendU32(nil, check), []byte{0x0b},
+	)
+}
 
 // checkInstrumented checks out against Instrument's contract for wasm and its
 // info: it parses to the expected Info and keeps every other section intact.
@@ -50,12 +85,23 @@ func checkInstrumented(t testing.TB, wasm, out []byte, info *Info, stripData boo
 	checkInstrumentedWith(t, wasm, out, info, InstrumentOptions{StripData: stripData})
 }
 
+// isNameSection reports a "name" custom section.
+func isNameSection(b []byte, s section) bool {
+	if s.id != secCustom {
+		return false
+	}
+	r := &reader{b: b[:s.end], pos: s.payload}
+	return r.name() == "name"
+}
+
 // checkInstrumentedWith checks out against InstrumentWith's contract for wasm,
-// its info and opts, and returns the number of loop checks that Interrupt
-// inserted: out parses to the expected Info, every section but export, start,
-// global, code and data is unchanged and in order, and the global and code
-// sections are those of wasm with the stop global and the checks (see
-// checkLoopChecks).
+// its info and opts, and returns the number of checks that Interrupt
+// inserted: out parses to the expected Info, every section but export,
+// start and data (and, with Interrupt, type, import, table, global, element,
+// code and "name") is unchanged and in order, and with Interrupt the import
+// and global sections are those of wasm with the check function and the
+// budget global appended, and the code section that of wasm with the checks
+// and the function indices renumbered (see checkChecks).
 func checkInstrumentedWith(t testing.TB, wasm, out []byte, info *Info, opts InstrumentOptions) (checks int) {
 	t.Helper()
 	if len(out) != cap(out) {
@@ -68,8 +114,12 @@ func checkInstrumentedWith(t testing.TB, wasm, out []byte, info *Info, opts Inst
 	if want := norm(instrumented(info, opts)); !reflect.DeepEqual(norm(got), want) {
 		t.Fatalf("Parse(instrumented):\n got %s\nwant %s", dump(norm(got)), dump(want))
 	}
-	// Every section but export, start, data and data count (and global and
-	// code with Interrupt) is unchanged, and the order is kept.
+	// A data section with ref.func in an offset (invalid) is renumbered too.
+	dataRenumbered := false
+	if s := sectionOf(t, wasm, secData); s != nil && opts.Interrupt {
+		p, err := dataSection(wasm, s, shift(info.ImportedFuncs))
+		dataRenumbered = p != nil || err != nil
+	}
 	kept := func(b []byte, stripped bool) [][]byte {
 		secs, err := sections(b)
 		if err != nil {
@@ -80,8 +130,12 @@ func checkInstrumentedWith(t testing.TB, wasm, out []byte, info *Info, opts Inst
 			switch s.id {
 			case secExport, secStart:
 				continue
-			case secGlobal, secCode:
+			case secType, secImport, secTable, secGlobal, secElement, secCode:
 				if opts.Interrupt {
+					continue
+				}
+			case secCustom:
+				if opts.Interrupt && isNameSection(b, s) {
 					continue
 				}
 			case secData, secDataCount:
@@ -91,42 +145,106 @@ func checkInstrumentedWith(t testing.TB, wasm, out []byte, info *Info, opts Inst
 					}
 					continue
 				}
+				if s.id == secData && dataRenumbered {
+					continue
+				}
 			}
 			k = append(k, b[s.start:s.end])
 		}
 		return k
 	}
 	if before, after := kept(wasm, false), kept(out, true); !reflect.DeepEqual(before, after) {
-		t.Errorf("sections other than export and start changed: %d before, %d after", len(before), len(after))
+		t.Errorf("sections that should be copied changed: %d before, %d after", len(before), len(after))
 	}
 	if !opts.Interrupt {
 		return 0
 	}
-	// The global section is the old one and the stop global.
+	// The import section is the old one and the check function, of type
+	// (func).
+	oldImports, newImports := sectionPayload(t, wasm, secImport), sectionPayload(t, out, secImport)
+	if oldImports == nil {
+		oldImports = []byte{0}
+	}
+	n, next, _ := readU32(oldImports, 0)
+	entry := cat(appendU32(nil, uint32(len(CheckModule))), []byte(CheckModule), appendU32(nil, uint32(len(CheckName))), []byte(CheckName), []byte{0})
+	if !bytes.HasPrefix(newImports, cat(appendU32(nil, n+1), oldImports[next:], entry)) {
+		t.Fatalf("import section % x, want the old one and % x", newImports, entry)
+	}
+	typ, rest, st := readU32(newImports, len(appendU32(nil, n+1))+len(oldImports[next:])+len(entry))
+	if st != lebOK || rest != len(newImports) {
+		t.Fatalf("import section: bad type index")
+	}
+	isFunc := func(e []byte) bool { // (func), whatever the encoding of the zeros
+		params, i, _ := readU32(e, 1)
+		results, i, _ := readU32(e, i)
+		return e[0] == 0x60 && params == 0 && results == 0 && i == len(e)
+	}
+	if types := typeEntries(t, out); int(typ) >= len(types) || !isFunc(types[typ]) {
+		t.Fatalf("check function of type %d, not (func)", typ)
+	}
+	oldTypes, newTypes := typeEntries(t, wasm), typeEntries(t, out)
+	if len(newTypes) < len(oldTypes) || !bytes.Equal(bytes.Join(newTypes[:len(oldTypes)], nil), bytes.Join(oldTypes, nil)) ||
+		len(newTypes) > len(oldTypes)+1 || len(newTypes) > len(oldTypes) && typ != uint32(len(oldTypes)) {
+		t.Errorf("types %x, were %x", newTypes, oldTypes)
+	}
+	// The global section ends with the budget global.
 	oldGlobals, newGlobals := sectionPayload(t, wasm, secGlobal), sectionPayload(t, out, secGlobal)
 	if oldGlobals == nil {
 		oldGlobals = []byte{0}
 	}
-	n, next, _ := readU32(oldGlobals, 0)
-	want := cat(appendU32(nil, n+1), oldGlobals[next:], []byte{i32, 1, 0x41, 0, 0x0b})
-	if !bytes.Equal(newGlobals, want) {
-		t.Errorf("global section % x, want % x", newGlobals, want)
+	n, _, _ = readU32(oldGlobals, 0)
+	if g, _, _ := readU32(newGlobals, 0); g != n+1 || !bytes.HasSuffix(newGlobals, []byte{i32, 1, 0x41, 0x90, 0xce, 0x00, 0x0b}) {
+		t.Errorf("global section % x, want %d globals ending with the budget", newGlobals, n+1)
 	}
-	return checkLoopChecks(t, wasm, out, stopIndex(info))
+	return checkChecks(t, wasm, out, info)
+}
+
+// typeEntries returns the entries of the type section of wasm.
+func typeEntries(t testing.TB, wasm []byte) [][]byte {
+	t.Helper()
+	p := sectionPayload(t, wasm, secType)
+	if p == nil {
+		return nil
+	}
+	r := &reader{b: p}
+	n := r.count(3)
+	entries := make([][]byte, 0, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		at := r.pos
+		r.byte()
+		for k := 0; k < 2; k++ {
+			m := r.count(1)
+			r.skip(m)
+		}
+		entries = append(entries, p[at:r.pos])
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return entries
+}
+
+// sectionOf returns wasm's section id, nil if there is none.
+func sectionOf(t testing.TB, wasm []byte, id byte) *section {
+	t.Helper()
+	secs, err := sections(wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range secs {
+		if secs[k].id == id {
+			return &secs[k]
+		}
+	}
+	return nil
 }
 
 // sectionPayload returns the payload of wasm's section id, nil if there is
 // none.
 func sectionPayload(t testing.TB, wasm []byte, id byte) []byte {
 	t.Helper()
-	secs, err := sections(wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range secs {
-		if s.id == id {
-			return wasm[s.payload:s.end]
-		}
+	if s := sectionOf(t, wasm, id); s != nil {
+		return wasm[s.payload:s.end]
 	}
 	return nil
 }
@@ -151,64 +269,90 @@ func bodies(t testing.TB, wasm []byte) [][]byte {
 	return entries
 }
 
-// loopsIn returns the offsets in entry (a code section entry, size first)
-// just past the block type of each loop instruction.
-func loopsIn(t testing.TB, entry []byte) []int {
+// editsIn decodes entry (a code section entry, size first) and returns the
+// offset of the end of its locals, the offsets just past the block type of
+// each loop instruction and the offsets of its function indices.
+func editsIn(t testing.TB, entry []byte) (locals int, loops, funcs []int) {
 	t.Helper()
 	_, start, _ := readU32(entry, 0)
-	var loops []int
-	s, err := scanBody(entry, start, &loops)
+	var e codeEdits
+	s, err := scanBody(entry, start, &e)
 	if err != nil || s.unknown != "" {
 		t.Fatalf("scanBody: %v %s", err, s.unknown)
 	}
-	for k, op := range loops {
-		if loops[k] = loopBody(entry, op); loops[k] < 0 {
+	for k, op := range e.loops {
+		if e.loops[k] = loopBody(entry, op); e.loops[k] < 0 {
 			t.Fatalf("no loop at offset %d", op)
 		}
 	}
-	return loops
+	return localsEnd(entry, start), e.loops, e.funcs
 }
 
-// checkLoopChecks checks that the code section of out is that of wasm with
-// "global.get stop; if; unreachable; end" after the block type of every
-// loop instruction and nothing else: out's bodies, decoded, have a check
-// after each loop, and without them are wasm's bodies; bodies without loops
-// are copied with the encoding of their size. It returns the number of
-// checks.
-func checkLoopChecks(t testing.TB, wasm, out []byte, stop uint32) (checks int) {
+// normalBody returns the instructions of entry (locals included) with the
+// function indices from imported re-encoded in the fewest bytes, after
+// renumber, and the checks at the offsets in skip (each len(check) bytes)
+// left out.
+func normalBody(t testing.TB, entry []byte, funcs []int, skip []int, check []byte, renumber func(uint32) uint32) []byte {
 	t.Helper()
-	check := cat([]byte{0x23}, appendU32(nil, stop), []byte{0x04, 0x40, 0x00, 0x0b})
+	_, start, _ := readU32(entry, 0)
+	var out []byte
+	from := start
+	for len(funcs) > 0 || len(skip) > 0 {
+		if len(skip) > 0 && (len(funcs) == 0 || skip[0] < funcs[0]) {
+			out = append(out, entry[from:skip[0]]...)
+			from = skip[0] + len(check)
+			for len(funcs) > 0 && funcs[0] < from {
+				funcs = funcs[1:] // the call in the check
+			}
+			skip = skip[1:]
+			continue
+		}
+		v, next, _ := readU32(entry, funcs[0])
+		out = append(out, entry[from:funcs[0]]...)
+		out = appendU32(out, renumber(v))
+		from, funcs = next, funcs[1:]
+	}
+	return append(out, entry[from:]...)
+}
+
+// checkChecks checks that the code section of out is that of wasm with the
+// check after the locals of every body and after the block type of every
+// loop instruction, the function indices of the functions that wasm defines
+// moved up by one, and nothing else. It returns the number of checks.
+func checkChecks(t testing.TB, wasm, out []byte, info *Info) (checks int) {
+	t.Helper()
+	imported := uint32(info.ImportedFuncs)
+	check := wantCheck(budgetIndex(info), imported)
 	before, after := bodies(t, wasm), bodies(t, out)
 	if len(before) != len(after) {
 		t.Fatalf("%d function bodies, %d before", len(after), len(before))
 	}
 	for k, entry := range after {
-		loops := loopsIn(t, entry)
-		if want := len(loopsIn(t, before[k])); len(loops) != want {
-			t.Fatalf("body %d: %d loops, %d before", k, len(loops), want)
+		locals, loops, funcs := editsIn(t, entry)
+		_, oldLoops, oldFuncs := editsIn(t, before[k])
+		if len(loops) != len(oldLoops) {
+			t.Fatalf("body %d: %d loops, %d before", k, len(loops), len(oldLoops))
 		}
-		if len(loops) == 0 {
-			if !bytes.Equal(entry, before[k]) {
-				t.Fatalf("body %d has no loop but changed", k)
+		at := append([]int{locals}, loops...)
+		for _, a := range at {
+			if !bytes.HasPrefix(entry[a:], check) {
+				t.Fatalf("body %d: offset %d is followed by % x, want the check % x", k, a, entry[a:min(a+len(check), len(entry))], check)
 			}
-			continue
 		}
-		_, start, _ := readU32(entry, 0)
-		var body []byte
-		from := start
-		for _, at := range loops {
-			if !bytes.HasPrefix(entry[at:], check) {
-				t.Fatalf("body %d: loop at offset %d is followed by % x, want the check % x", k, at, entry[at:min(at+len(check), len(entry))], check)
+		got := normalBody(t, entry, funcs, at, check, func(v uint32) uint32 {
+			if v == imported {
+				t.Fatalf("body %d: a call of the check function outside a check", k)
 			}
-			body = append(body, entry[from:at]...)
-			from = at + len(check)
+			if v > imported {
+				return v - 1
+			}
+			return v
+		})
+		want := normalBody(t, before[k], oldFuncs, nil, nil, func(v uint32) uint32 { return v })
+		if !bytes.Equal(got, want) {
+			t.Fatalf("body %d without its checks, renumbered back, differs from the original:\n% x\n% x", k, got, want)
 		}
-		body = append(body, entry[from:]...)
-		_, oldStart, _ := readU32(before[k], 0)
-		if !bytes.Equal(body, before[k][oldStart:]) {
-			t.Fatalf("body %d without its checks differs from the original", k)
-		}
-		checks += len(loops)
+		checks += len(at)
 	}
 	return checks
 }

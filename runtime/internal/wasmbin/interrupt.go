@@ -1,30 +1,71 @@
 package wasmbin
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
-// Interrupting guests. wazero's WithCloseOnContextDone makes every loop header
-// call, indirectly, a trampoline that checks whether the module must exit; a
-// Go guest, whose scheduler and runtime loop a lot, runs about five times
-// slower with it (28 µs a request against 155 µs). InstrumentWith's Interrupt
-// does what wasmtime's epoch interruption does instead: a load of a global and
-// a branch not taken at each loop header, a few machine instructions. On
-// wazero's compiler, a loop of a dozen instructions runs about 2.4 times
-// slower with the check and 40 times slower with WithCloseOnContextDone
-// (BenchmarkLoopCheck); Go's wasm backend puts a loop in most functions (2,164
-// loops in 3,062 bodies for examples/hello), so the check also runs at most
-// calls. Every unbounded execution of guest code passes through a loop header,
-// except recursion, which the call stack bounds, tail calls, which
-// InstrumentWith refuses rather than check at function entry, and
-// memory.atomic.wait on a shared memory, which blocks for as long as the guest
-// asks and which no check in guest code can interrupt.
+// Interrupting guests. wazero's compiled code cannot be preempted by Go's
+// scheduler: a guest in a tight loop keeps its thread and its P, and a stop
+// requested from another goroutine (a stop global set by the host, say) may
+// never be observed, because the goroutine that would set it, or the garbage
+// collector's stop-the-world that waits for the looping goroutine, never
+// runs. The guest must therefore come back to Go by itself, and often enough.
+// wazero's WithCloseOnContextDone does that by calling out of compiled code at
+// every loop back-edge, which makes a Go guest, whose scheduler and runtime
+// loop a lot, about five times slower.
 //
-// The check is "global.get; if; unreachable; end" and not "br_if" to a trap
-// block: the if opens and closes its own block, so no branch depth in the
-// body changes and nothing but the loop headers needs rewriting. It goes
-// after the loop instruction, not before it, so that a branch back to the
-// loop also passes through it. The global is appended, so no index changes,
-// and the bodies are decoded with the scanner that Parse uses, so that a
-// 0x03 byte in an immediate is never taken for a loop.
+// InstrumentWith's Interrupt makes the guest call a host function, imported
+// as CheckModule.CheckName, once every CheckInterval checks, where a check is
+// a countdown of a global, $budget, at the entry of every function and at the
+// head of every loop:
+//
+//	global.get $budget  i32.const 1  i32.sub  global.set $budget
+//	global.get $budget  i32.eqz
+//	if
+//	  i32.const CheckInterval  global.set $budget
+//	  call $check
+//	end
+//
+// Every unbounded execution of guest code passes a loop header or a function
+// entry (recursion, tail calls, even trees of calls without loops whose running
+// time is exponential), so the host function runs at least once every
+// CheckInterval iterations or calls. There the Go scheduler and the garbage
+// collector get their chance, and the host function decides whether the guest
+// goes on: it stops it by panicking, which wazero turns into an error of the
+// guest's call. What no check interrupts is a guest blocked in a host function
+// or in memory.atomic.wait on a shared memory.
+//
+// WebAssembly has no global.tee: the countdown stores the global and loads it
+// again. The if opens and closes its own block, so no branch depth changes,
+// and it consumes nothing of the operand stack around it. It goes after the
+// loop's block type, so that a branch back to the loop passes through it too,
+// and after the declaration of the locals at a function's entry.
+//
+// Importing a function shifts the index of every function the module defines
+// by one: call, return_call and ref.func in bodies, ref.func in constant
+// expressions, element segments, exports, the start function and the name
+// section's function, local and label names are renumbered. Parse records
+// where the loops and the function indices of the bodies are, so that
+// InstrumentWith need not decode the bodies again; the other sections are
+// small and decoded again. Custom sections other than "name" are copied: one
+// that holds function indices or code offsets (DWARF, source maps) no longer
+// matches, which costs debugging information, not correctness. The type (func) is reused if the module has it,
+// else appended; the import goes after the other imports (its index is
+// Info.ImportedFuncs) and the global after the other globals, so no type or
+// global index changes.
+
+// Names and parameters of Interrupt's rewriting.
+const (
+	// CheckModule and CheckName name the function, of type [] -> [], that
+	// InstrumentWith's Interrupt imports: the host must provide it.
+	CheckModule = "wedge_runtime"
+	CheckName   = "check"
+
+	// CheckInterval is the number of checks (loop iterations and function
+	// entries) between two calls to the check function.
+	CheckInterval = 10000
+)
 
 // codeScan is what the decoding of a module's function bodies tells
 // InstrumentWith's Interrupt. Parse records it in the Info, so that
@@ -35,11 +76,12 @@ type codeScan struct {
 	// caller's buffer, not a copy) and its length.
 	src  *byte
 	size int
-	// loops are the offsets of the loop instructions in the module, in
-	// ascending order.
-	loops []int
+	// codeEdits are the offsets of the loops and function indices in the
+	// module, in ascending order.
+	codeEdits
 	// cannot is the first reason the module cannot be interrupted, as
-	// "function 3 makes tail calls"; "" if there is none.
+	// "function 3 has unknown opcode 0x06 at offset 0x1f"; "" if there is
+	// none.
 	cannot string
 }
 
@@ -68,6 +110,29 @@ func scanCode(wasm []byte, code *section, importedFuncs int) (*codeScan, error) 
 	return &p.scan, nil
 }
 
+// checkCode returns the check that Interrupt inserts, for the budget global
+// and the check function of the given indices.
+func checkCode(budget, check uint32) []byte {
+	c := make([]byte, 0, 32)
+	c = appendU32(append(c, 0x23), budget)              // global.get $budget
+	c = append(c, 0x41, 0x01, 0x6b)                     // i32.const 1, i32.sub
+	c = appendU32(append(c, 0x24), budget)              // global.set $budget
+	c = appendU32(append(c, 0x23), budget)              // global.get $budget
+	c = append(c, 0x45, 0x04, 0x40)                     // i32.eqz, if (no result)
+	c = appendS32(append(c, 0x41), CheckInterval)       // i32.const CheckInterval
+	c = appendU32(append(c, 0x24), budget)              // global.set $budget
+	c = append(appendU32(append(c, 0x10), check), 0x0b) // call $check, end
+	return c
+}
+
+// budgetGlobal returns the global that Interrupt adds: i32, mutable,
+// initialised to CheckInterval.
+func budgetGlobal() []byte {
+	return append(appendS32([]byte{i32Type, 0x01, 0x41}, CheckInterval), 0x0b)
+}
+
+const i32Type = 0x7f
+
 // loopBody returns the offset just past the block type of the loop
 // instruction at b[op], -1 if there is no loop instruction there.
 func loopBody(b []byte, op int) int {
@@ -84,30 +149,66 @@ func loopBody(b []byte, op int) int {
 	return i
 }
 
-// loopChecks plans the rewriting of a code section for Interrupt.
-type loopChecks struct {
-	code  *section
-	check []byte // the instructions inserted after each loop's block type
-	at    []int  // where, in the module: offsets in ascending order
-	size  int    // the new code section's payload size
+// localsEnd returns the offset just past the declaration of the locals of
+// the body at b[i:], -1 if it cannot be read.
+func localsEnd(b []byte, i int) int {
+	n, i, st := readU32(b, i)
+	for ; n > 0 && st == lebOK; n-- {
+		if _, i, st = readU32(b, i); st == lebOK && i >= len(b) {
+			st = lebTruncated
+		}
+		i++ // the type
+	}
+	if st != lebOK {
+		return -1
+	}
+	return i
 }
 
-// planChecks returns where the checks of global stop go in the code section,
-// given the offsets of its loop instructions, and the section's new size. It
-// checks that there is a loop instruction at each offset.
-func planChecks(wasm []byte, code *section, loops []int, stop uint32) (*loopChecks, error) {
-	check := make([]byte, 0, 10)
-	check = append(check, 0x23) // global.get
-	check = appendU32(check, stop)
-	check = append(check, 0x04, 0x40, 0x00, 0x0b) // if (no result) unreachable end
-	c := &loopChecks{code: code, check: check, at: make([]int, 0, len(loops))}
+// shift is the renumbering of the function index space after the import of
+// one more function: the indices of the functions the module defines, from
+// the number of imported functions, move up by one.
+type shift uint32
 
+// of returns the new index of function i, and false if it cannot be
+// renumbered.
+func (s shift) of(i uint32) (uint32, bool) {
+	switch {
+	case i < uint32(s):
+		return i, true
+	case i == math.MaxUint32:
+		return 0, false
+	}
+	return i + 1, true
+}
+
+// codePlan plans the rewriting of a code section for Interrupt.
+type codePlan struct {
+	code  *section
+	funcs shift
+	check []byte // the check inserted at each function's entry and loop head
+	entry []int  // where: after each body's locals,
+	at    []int  // and after each loop's block type, in ascending order
+	refs  []int  // the function indices to renumber, in ascending order
+	sizes []uint32
+	size  int // the new code section's payload size
+}
+
+// planCode returns where the checks go in the code section and which
+// function indices change, given Parse's edits, and the section's new size.
+// It checks that the edits still describe the section.
+func planCode(wasm []byte, code *section, e *codeEdits, funcs shift, check []byte) (*codePlan, error) {
+	changed := func(what string, at int) error {
+		return fmt.Errorf("%w: no %s at offset %#x: the module changed after Parse", ErrInfoMismatch, what, at)
+	}
+	p := &codePlan{code: code, funcs: funcs, check: check, at: make([]int, 0, len(e.loops)), refs: e.funcs}
 	r := &reader{b: wasm[:code.end], pos: code.payload}
 	n := r.count(3) // size, locals count, end
+	p.entry = make([]int, 0, n)
+	p.sizes = make([]uint32, 0, n)
 	size := uint64(r.pos - code.payload)
-	next := 0 // in loops
+	loop, ref := 0, 0 // in e.loops, e.funcs
 	for k := 0; k < n && r.err == nil; k++ {
-		head := r.pos
 		bodySize := r.u32()
 		start := r.pos
 		r.bytes(bodySize)
@@ -115,67 +216,101 @@ func planChecks(wasm []byte, code *section, loops []int, stop uint32) (*loopChec
 			break
 		}
 		end := r.pos
-		first := next
-		for ; next < len(loops) && loops[next] < end; next++ {
-			at := loopBody(wasm[:end], loops[next])
-			if loops[next] < start || at < 0 || len(c.at) > 0 && loops[next] < c.at[len(c.at)-1] {
-				return nil, fmt.Errorf("%w: no loop instruction at offset %#x: the module changed after Parse", ErrInfoMismatch, loops[next])
+		b := wasm[:end]
+		locals := localsEnd(b, start)
+		if locals < 0 {
+			return nil, changed("locals", start)
+		}
+		p.entry = append(p.entry, locals)
+		newSize := uint64(bodySize) + uint64(len(check))
+		for ; loop < len(e.loops) && e.loops[loop] < end; loop++ {
+			at := loopBody(b, e.loops[loop])
+			if e.loops[loop] < locals || at < 0 || len(p.at) > 0 && at <= p.at[len(p.at)-1] {
+				return nil, changed("loop instruction", e.loops[loop])
 			}
-			c.at = append(c.at, at)
+			p.at = append(p.at, at)
+			newSize += uint64(len(check))
 		}
-		if next == first {
-			size += uint64(end - head) // copied as it is
-			continue
+		for ; ref < len(e.funcs) && e.funcs[ref] < end; ref++ {
+			at := e.funcs[ref]
+			if at <= locals || ref > 0 && at <= e.funcs[ref-1] {
+				return nil, changed("function index", at)
+			}
+			switch b[at-1] {
+			case 0x10, 0x12, 0xd2:
+			default:
+				return nil, changed("function index", at)
+			}
+			v, next, st := readU32(b, at)
+			if st != lebOK {
+				return nil, changed("function index", at)
+			}
+			w, ok := funcs.of(v)
+			if !ok {
+				return nil, fmt.Errorf("%w: function index %d at offset %#x out of range", ErrCannotInterrupt, v, at)
+			}
+			if w != v {
+				newSize = newSize + uint64(sizeU32(w)) - uint64(next-at)
+			}
 		}
-		newSize := uint64(bodySize) + uint64(next-first)*uint64(len(check))
 		if newSize > 1<<32-1 {
 			return nil, fmt.Errorf("%w: a function would be larger than 4 GiB", ErrCannotInterrupt)
 		}
+		p.sizes = append(p.sizes, uint32(newSize))
 		size += uint64(sizeU32(uint32(newSize))) + newSize
 	}
 	if r.err != nil {
 		return nil, r.err
 	}
-	if next != len(loops) {
-		return nil, fmt.Errorf("%w: loop instruction at offset %#x out of the code section: the module changed after Parse", ErrInfoMismatch, loops[next])
+	if loop != len(e.loops) {
+		return nil, changed("loop instruction", e.loops[loop])
+	}
+	if ref != len(e.funcs) {
+		return nil, changed("function index", e.funcs[ref])
 	}
 	if size > 1<<32-1 {
 		return nil, fmt.Errorf("%w: the code section would be larger than 4 GiB", ErrCannotInterrupt)
 	}
-	c.size = int(size)
-	return c, nil
+	p.size = int(size)
+	return p, nil
 }
 
-// write appends the rewritten code section to out. planChecks has read it.
-func (c *loopChecks) write(out, wasm []byte) []byte {
+// write appends the rewritten code section to out. planCode has read it.
+func (p *codePlan) write(out, wasm []byte) []byte {
 	out = append(out, secCode)
-	out = appendU32(out, uint32(c.size))
-	n, i, _ := readU32(wasm, c.code.payload)
-	out = append(out, wasm[c.code.payload:i]...) // the count, as it was
-	next := 0                                    // the first check not yet inserted
-	for ; n > 0; n-- {
-		head := i
-		var size uint32
-		size, i, _ = readU32(wasm, i)
-		start, end := i, i+int(size)
+	out = appendU32(out, uint32(p.size))
+	_, i, _ := readU32(wasm, p.code.payload)
+	out = append(out, wasm[p.code.payload:i]...) // the count, as it was
+	at, refs := p.at, p.refs
+	for k, newSize := range p.sizes {
+		size, start, _ := readU32(wasm, i)
+		end := start + int(size)
 		i = end
-		last := next
-		for last < len(c.at) && c.at[last] < end {
-			last++
-		}
-		if last == next {
-			out = append(out, wasm[head:end]...)
-			continue
-		}
-		out = appendU32(out, size+uint32((last-next)*len(c.check)))
-		from := start
-		for _, to := range c.at[next:last] {
-			out = append(out, wasm[from:to]...)
-			out = append(out, c.check...)
-			from = to
+		out = appendU32(out, newSize)
+		from := p.entry[k]
+		out = append(out, wasm[start:from]...)
+		out = append(out, p.check...)
+		for {
+			loop := len(at) > 0 && at[0] < end
+			ref := len(refs) > 0 && refs[0] < end
+			if loop && (!ref || at[0] <= refs[0]) {
+				out = append(out, wasm[from:at[0]]...)
+				out = append(out, p.check...)
+				from, at = at[0], at[1:]
+				continue
+			}
+			if !ref {
+				break
+			}
+			v, next, _ := readU32(wasm, refs[0])
+			if w, _ := p.funcs.of(v); w != v {
+				out = append(out, wasm[from:refs[0]]...)
+				out = appendU32(out, w)
+				from = next
+			}
+			refs = refs[1:]
 		}
 		out = append(out, wasm[from:end]...)
-		next = last
 	}
 	return out
 }

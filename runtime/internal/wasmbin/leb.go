@@ -177,3 +177,15 @@ func sizeU32(v uint32) int {
 	}
 	return n
 }
+
+// appendS32 appends v as a signed LEB128 number, in the fewest bytes.
+func appendS32(b []byte, v int32) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v == 0 && c&0x40 == 0 || v == -1 && c&0x40 != 0 {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}

@@ -397,6 +397,12 @@ func (p *parser) data(r *reader) {
 // Accepted instructions: t.const, v128.const, ref.null, ref.func, global.get
 // and the extended-const i32/i64 add, sub and mul.
 func constExpr(r *reader) (offset uint32, isConst bool) {
+	return constExprFunc(r, nil)
+}
+
+// constExprFunc is constExpr that calls funcIndex, if not nil, to read the
+// function index of each ref.func.
+func constExprFunc(r *reader, funcIndex func()) (offset uint32, isConst bool) {
 	for ops := 0; r.err == nil; ops++ {
 		at := r.pos
 		switch op := r.byte(); op {
@@ -414,8 +420,14 @@ func constExpr(r *reader) (offset uint32, isConst bool) {
 			r.skip(4)
 		case 0x44: // f64.const
 			r.skip(8)
-		case 0x23, 0xd2: // global.get, ref.func
+		case 0x23: // global.get
 			r.u32()
+		case 0xd2: // ref.func
+			if funcIndex != nil {
+				funcIndex()
+			} else {
+				r.u32()
+			}
 		case 0xd0: // ref.null
 			at := r.pos
 			if t := r.byte(); r.err == nil && t != 0x70 && t != 0x6f {

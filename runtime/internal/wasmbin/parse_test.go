@@ -158,6 +158,20 @@ var fixtureInfos = map[string]*Info{
 		ImportedGlobals: 1, Globals: []Global{{i32, true}, {i64, true}},
 		Start: 0, Resettable: true,
 	},
+	"recurse": {
+		Globals: []Global{{i32, true}}, Start: -1,
+		Exports:    []Export{{"leaves", 0, 0}, {"f0", 0, 1}, {"f30", 0, 31}},
+		Resettable: true,
+	},
+	"renumber": {
+		ImportedFuncs: 2, Globals: []Global{{funcref, false}, {i32, true}}, Start: 15,
+		Exports: []Export{
+			{"direct", 0, 6}, {"indirect", 0, 7}, {"indirect2", 0, 8}, {"ref_code", 0, 9}, {"ref_global", 0, 10},
+			{"passive", 0, 11}, {"passive_expr", 0, 12}, {"fact", 0, 13}, {"sum_squares", 0, 14},
+			{"double", 0, 2}, {"imported", 0, 1}, {"started", 3, 1},
+		},
+		NotResettable: "function 9 uses table.set",
+	},
 	"relaxed": {Start: -1, Exports: []Export{{"r", 0, 0}}, Resettable: true},
 	"simd": {
 		Memories: 1, Memory: &Memory{Min: 1}, Start: -1,
@@ -170,6 +184,11 @@ var fixtureInfos = map[string]*Info{
 		Resettable: true,
 	},
 	"tailcall": {Start: -1, Resettable: true},
+	"tailcall_loop": {
+		ImportedFuncs: 1, Start: -1,
+		Exports:    []Export{{"count", 0, 1}, {"spin", 0, 2}},
+		Resettable: true,
+	},
 	"threads": {
 		Memories: 1, Memory: &Memory{Min: 1, Max: 2, HasMax: true, Shared: true},
 		Start: -1, Exports: []Export{{"memory", 2, 0}, {"atomics", 0, 0}},

@@ -109,6 +109,14 @@ func (r *reader) name() string {
 	return string(b)
 }
 
+// skipName reads a name as name does, without making a string of it.
+func (r *reader) skipName() {
+	at := r.pos
+	if b := r.bytes(r.u32()); r.err == nil && !utf8.Valid(b) {
+		r.failf(at, "name is not UTF-8")
+	}
+}
+
 // count reads the length of a vector whose elements take at least minSize
 // bytes each, and fails when that many cannot fit in what is left. The check
 // bounds both the loops over the elements and the memory preallocated for
