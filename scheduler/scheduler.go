@@ -25,7 +25,7 @@ type Config struct {
 	// answered with overloaded. Zero means 1s.
 	QueueWait time.Duration
 	// PoolSize is how many ready instances a worker keeps between
-	// requests. Zero means 4; negative means none (every request makes an
+	// requests. Zero means 64; negative means none (every request makes an
 	// instance from the image).
 	PoolSize int
 	// MaxPooled caps ready instances across all workers. Zero means 1024.
@@ -75,7 +75,7 @@ func New(cfg Config) *Scheduler {
 	}
 	switch {
 	case cfg.PoolSize == 0:
-		cfg.PoolSize = 4
+		cfg.PoolSize = 64
 	case cfg.PoolSize < 0:
 		cfg.PoolSize = 0
 	}
