@@ -225,7 +225,7 @@ func FuzzResponseHeadRoundTrip(f *testing.F) {
 }
 
 var hopByHop = map[string]bool{"Connection": true, "Keep-Alive": true, "Proxy-Connection": true,
-	"Transfer-Encoding": true, "Upgrade": true, "Te": true, "Trailer": true}
+	"Transfer-Encoding": true, "Upgrade": true, "Te": true, "Trailer": true, "Wedge-Error": true}
 
 // checkHeader checks that h holds only what may go to a client.
 func checkHeader(t *testing.T, h http.Header) {

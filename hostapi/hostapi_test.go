@@ -219,7 +219,7 @@ func TestResponseHead(t *testing.T) {
 			results: []int32{0}, status: 202, header: http.Header{"X-A": {"b"}}},
 		{name: "hop-by-hop fields dropped", steps: []step{responseHead(0, fields(":status", "200",
 			"Connection", "close", "keep-alive", "timeout=5", "Proxy-Connection", "keep-alive", "Transfer-Encoding", "chunked",
-			"upgrade", "websocket", "TE", "trailers", "Trailer", "X-T", "x-kept", "yes"))},
+			"upgrade", "websocket", "TE", "trailers", "Trailer", "X-T", "wedge-error", "no-route", "x-kept", "yes"))},
 			results: []int32{0}, status: 200, header: http.Header{"X-Kept": {"yes"}}},
 		{name: "tab and obs-text in values", steps: []step{responseHead(0, fields(":status", "200", "X-A", "a\tb", "X-U", "h\xc3\xa9llo", "X-E", ""))},
 			results: []int32{0}, status: 200, header: http.Header{"X-A": {"a\tb"}, "X-U": {"h\xc3\xa9llo"}, "X-E": {""}}},

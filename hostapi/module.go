@@ -21,6 +21,9 @@ const (
 	codeTooLarge = -4
 )
 
+// maxIO bounds one read or write so that its count fits the i32 result.
+const maxIO = 1 << 30
+
 // ErrBadHostcall stops a guest that passed a pointer or length outside its
 // memory. The runtime reports it as worker-trap.
 var ErrBadHostcall = errors.New("bad hostcall: pointer or length outside the guest's memory")
@@ -122,6 +125,9 @@ func responseBodyWrite(ctx context.Context, mod wapi.Module, stack []uint64) {
 	if !req.headSent {
 		req.writeHead(http.StatusOK)
 	}
+	if len(buf) > maxIO {
+		buf = buf[:maxIO] // the count must fit the i32 result; the guest writes the rest next
+	}
 	n, err := req.W.Write(buf)
 	req.bodyBytes += int64(n)
 	if err != nil {
@@ -199,7 +205,8 @@ func walkResponseHead(b []byte, h http.Header) (int, bool) {
 		}
 		key := http.CanonicalHeaderKey(string(name))
 		switch key {
-		case "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Te", "Trailer":
+		case "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Te", "Trailer",
+			"Wedge-Error": // only Wedge itself may say that it answered
 			continue
 		}
 		h[key] = append(h[key], string(value))
