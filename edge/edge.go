@@ -46,6 +46,8 @@ type Edge struct {
 	log          *slog.Logger
 	metrics      *metrics.Metrics
 	sched        *scheduler.Scheduler
+	yield        func() // sched.Yield and sched.Resume, bound once
+	resume       func()
 	table        atomic.Pointer[Table]
 }
 
@@ -69,6 +71,7 @@ func New(cfg Config, s *scheduler.Scheduler) *Edge {
 	if e.log == nil {
 		e.log = slog.Default()
 	}
+	e.yield, e.resume = s.Yield, s.Resume
 	e.table.Store(&Table{})
 	return e
 }
@@ -141,7 +144,7 @@ func (e *Edge) serve(rw http.ResponseWriter, r *http.Request, w *scheduler.Worke
 		e.fail(rw, nil, w, api.NewError(api.CodeBodyTooLarge, "the request body is larger than "+strconv.FormatInt(e.maxBody, 10)+" bytes", nil), start, 0)
 		return true
 	}
-	req := &hostapi.Request{W: rw, R: r, MaxBody: e.maxBody}
+	req := &hostapi.Request{W: rw, R: r, MaxBody: e.maxBody, Yield: e.yield, Resume: e.resume}
 	var instantiate time.Duration
 	var execStart time.Time
 	if e.serverTiming {

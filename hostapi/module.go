@@ -128,7 +128,9 @@ func responseBodyWrite(ctx context.Context, mod wapi.Module, stack []uint64) {
 	if len(buf) > maxIO {
 		buf = buf[:maxIO] // the count must fit the i32 result; the guest writes the rest next
 	}
+	req.yield()
 	n, err := req.W.Write(buf)
+	req.resume()
 	req.bodyBytes += int64(n)
 	if err != nil {
 		setResult(stack, codeIO)
@@ -147,7 +149,10 @@ func responseFlush(ctx context.Context, mod wapi.Module, stack []uint64) {
 	if !req.headSent {
 		req.writeHead(http.StatusOK)
 	}
-	if err := http.NewResponseController(req.W).Flush(); err != nil {
+	req.yield()
+	err := http.NewResponseController(req.W).Flush()
+	req.resume()
+	if err != nil {
 		setResult(stack, codeIO)
 		return
 	}

@@ -22,6 +22,10 @@ type Request struct {
 	// BeforeHead, if set, is called with the response header right before
 	// the head is sent, e.g. to add Server-Timing.
 	BeforeHead func(h http.Header)
+	// Yield and Resume, if set, bracket every hostcall that may block on
+	// the client (reading the body, writing or flushing the response), so
+	// that the scheduler can run another guest meanwhile.
+	Yield, Resume func()
 
 	head      []byte // encoded request head, built on first use
 	bodyRead  int64
@@ -72,6 +76,18 @@ func (r *Request) writeHead(status int) {
 		r.BeforeHead(r.W.Header())
 	}
 	r.W.WriteHeader(status)
+}
+
+func (r *Request) yield() {
+	if r.Yield != nil {
+		r.Yield()
+	}
+}
+
+func (r *Request) resume() {
+	if r.Resume != nil {
+		r.Resume()
+	}
 }
 
 // encodeHead builds the request head of docs/abi.md.
@@ -134,7 +150,10 @@ func (r *Request) readBody(p []byte) (int, int32) {
 	if r.MaxBody > 0 && r.bodyRead >= r.MaxBody {
 		// Past the cap: is there more?
 		var one [1]byte
-		if n, _ := io.ReadFull(r.R.Body, one[:]); n > 0 {
+		r.yield()
+		n, _ := io.ReadFull(r.R.Body, one[:])
+		r.resume()
+		if n > 0 {
 			r.err = api.NewError(api.CodeBodyTooLarge, "the request body is larger than the worker's limit of "+strconv.FormatInt(r.MaxBody, 10)+" bytes", nil)
 			return 0, codeTooLarge
 		}
@@ -144,7 +163,9 @@ func (r *Request) readBody(p []byte) (int, int32) {
 	if r.MaxBody > 0 && int64(len(p)) > r.MaxBody-r.bodyRead {
 		p = p[:r.MaxBody-r.bodyRead]
 	}
+	r.yield()
 	n, err := r.R.Body.Read(p)
+	r.resume()
 	r.bodyRead += int64(n)
 	if err == io.EOF {
 		if n == 0 {

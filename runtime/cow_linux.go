@@ -91,6 +91,7 @@ func (im *memImage) close() {
 // the image is mapped MAP_PRIVATE at its start and the rest is made
 // accessible as the guest grows.
 type cowMemory struct {
+	mu      sync.Mutex // reset against Free: an instance may be closed while it is recycled
 	img     *memImage
 	limit   uint64
 	region  []byte   // the reservation; len = reserved bytes
@@ -146,6 +147,8 @@ func (m *cowMemory) Reallocate(size uint64) []byte {
 
 // Free implements experimental.LinearMemory.
 func (m *cowMemory) Free() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.region != nil {
 		unix.Munmap(m.region)
 		m.region = nil
@@ -163,6 +166,8 @@ func (m *cowMemory) Free() {
 // stays mapped, and costs a memcpy per page instead of a fault. Where
 // pagemap cannot be read, it falls back to MADV_DONTNEED.
 func (m *cowMemory) reset() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.region == nil || m.length.Load() != m.img.size || m.mapped != m.img.size || m.refused.Load() {
 		return false
 	}
@@ -191,6 +196,8 @@ var hostPage = uint64(unix.Getpagesize())
 // privatePages counts the pages of the image range that are private
 // copies (-1 when pagemap cannot be read).
 func (m *cowMemory) privatePages() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	entries, ok := m.pagemap()
 	if !ok {
 		return -1

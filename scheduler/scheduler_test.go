@@ -49,7 +49,7 @@ func newWorker(t *testing.T, s *scheduler.Scheduler, rt *runtime.Runtime, wasm [
 
 func serve(s *scheduler.Scheduler, w *scheduler.Worker) (int, error) {
 	rec := httptest.NewRecorder()
-	req := &hostapi.Request{W: rec, R: httptest.NewRequest("GET", "http://h/path", nil)}
+	req := &hostapi.Request{W: rec, R: httptest.NewRequest("GET", "http://h/path", nil), Yield: s.Yield, Resume: s.Resume}
 	_, err := s.Run(hostapi.NewContext(context.Background(), req), w, scheduler.RunConfig{})
 	req.Finish()
 	return rec.Code, err
@@ -114,7 +114,8 @@ func TestStale(t *testing.T) {
 // slots; the others keep theirs.
 func TestTenantConcurrency(t *testing.T) {
 	rt, wasm := newRuntime(t)
-	s := scheduler.New(scheduler.Config{MaxConcurrency: 4, TenantConcurrency: 2, QueueWait: 50 * time.Millisecond})
+	// One guest on the CPU at a time: the blocked ones must give it up.
+	s := scheduler.New(scheduler.Config{MaxConcurrency: 4, TenantConcurrency: 2, MaxRunning: 1, QueueWait: 50 * time.Millisecond})
 	busy := newWorker(t, s, rt, wasm, "noisy", "w", nil)
 	quiet := newWorker(t, s, rt, wasm, "quiet", "w", nil)
 	defer busy.Close()
@@ -128,7 +129,8 @@ func TestTenantConcurrency(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req := &hostapi.Request{W: &blockingWriter{ResponseRecorder: httptest.NewRecorder(), release: release}, R: httptest.NewRequest("GET", "http://h/", nil)}
+			req := &hostapi.Request{W: &blockingWriter{ResponseRecorder: httptest.NewRecorder(), release: release}, R: httptest.NewRequest("GET", "http://h/", nil),
+				Yield: s.Yield, Resume: s.Resume}
 			s.Run(hostapi.NewContext(context.Background(), req), busy, scheduler.RunConfig{})
 		}()
 	}
