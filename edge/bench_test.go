@@ -98,3 +98,65 @@ func benchServe(b *testing.B, rt *runtime.Runtime, name string, wasm []byte, cfg
 		})
 	}
 }
+
+// BenchmarkReset measures returning a pooled instance to its image after
+// one request, for the Go and the C hello (the work done after the
+// response, off the request's path).
+func BenchmarkReset(b *testing.B) {
+	ctx := context.Background()
+	rt, err := runtime.New(ctx, runtime.Config{HostModules: []runtime.HostModule{hostapi.Module{}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	cHello, err := os.ReadFile(filepath.Join(testwasm.Root(b), "examples", "c-hello", "hello.wasm"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, guest := range []struct {
+		name string
+		wasm []byte
+	}{
+		{"go", testwasm.Build(b, "examples/hello")},
+		{"c", cHello},
+	} {
+		b.Run(guest.name, func(b *testing.B) {
+			mod, err := rt.Compile(ctx, guest.wasm)
+			if err != nil {
+				b.Fatal(err)
+			}
+			img, err := mod.NewImage(ctx, runtime.ImageConfig{})
+			mod.Release()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer img.Close()
+			in, err := img.NewInstance(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer in.Close()
+			times := make([]time.Duration, 0, b.N)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				req := &hostapi.Request{W: httptest.NewRecorder(), R: httptest.NewRequest("GET", "http://x/y", nil)}
+				if _, err := in.Run(hostapi.NewContext(ctx, req), runtime.RunConfig{}); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				start := time.Now()
+				if !in.Reset() {
+					b.Fatal("reset failed")
+				}
+				times = append(times, time.Since(start))
+			}
+			b.StopTimer()
+			slices.Sort(times)
+			b.ReportMetric(float64(times[len(times)/2].Nanoseconds())/1e3, "p50-µs")
+			b.ReportMetric(float64(times[len(times)*99/100].Nanoseconds())/1e3, "p99-µs")
+			b.ReportMetric(float64(in.PrivatePages()), "private-pages")
+		})
+	}
+}
