@@ -96,7 +96,7 @@ var (
 	ErrBadRequest   = &Error{Code: CodeBadRequest}
 )
 
-// Errorf-like constructor: NewError returns an *Error with code, message and cause.
+// NewError returns an *Error with code, message and cause.
 func NewError(code Code, message string, cause error) *Error {
 	return &Error{Code: code, Message: message, Err: cause}
 }

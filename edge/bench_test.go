@@ -19,27 +19,33 @@ import (
 	"github.com/wedgeworks/wedge/scheduler"
 )
 
-// BenchmarkServeHello measures the whole request path for examples/hello
-// in process (no sockets): route, take an instance, run the guest, write
-// the response. Sub-benchmarks compare the instance strategies.
-func BenchmarkServeHello(b *testing.B) {
+type guest struct {
+	name string
+	wasm []byte
+}
+
+// helloGuests returns a runtime (closed with the benchmark) and the Go and
+// C hello modules.
+func helloGuests(b *testing.B) (*runtime.Runtime, []guest) {
 	ctx := context.Background()
 	rt, err := runtime.New(ctx, runtime.Config{HostModules: []runtime.HostModule{hostapi.Module{}}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer rt.Close(ctx)
+	b.Cleanup(func() { rt.Close(ctx) })
 	cHello, err := os.ReadFile(filepath.Join(testwasm.Root(b), "examples", "c-hello", "hello.wasm"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, guest := range []struct {
-		name string
-		wasm []byte
-	}{
-		{"go", testwasm.Build(b, "examples/hello")},
-		{"c", cHello},
-	} {
+	return rt, []guest{{"go", testwasm.Build(b, "examples/hello")}, {"c", cHello}}
+}
+
+// BenchmarkServeHello measures the whole request path for examples/hello
+// in process (no sockets): route, take an instance, run the guest, write
+// the response. Sub-benchmarks compare the instance strategies.
+func BenchmarkServeHello(b *testing.B) {
+	rt, guests := helloGuests(b)
+	for _, guest := range guests {
 		for _, bc := range []struct {
 			name string
 			cfg  scheduler.Config
@@ -55,48 +61,46 @@ func BenchmarkServeHello(b *testing.B) {
 
 func benchServe(b *testing.B, rt *runtime.Runtime, name string, wasm []byte, cfg scheduler.Config) {
 	ctx := context.Background()
-	{
-		b.Run(name, func(b *testing.B) {
-			mod, err := rt.Compile(ctx, wasm)
-			if err != nil {
-				b.Fatal(err)
+	b.Run(name, func(b *testing.B) {
+		mod, err := rt.Compile(ctx, wasm)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := scheduler.New(cfg)
+		w, err := s.NewWorker(ctx, "t", "hello", 1, mod, api.Limits{}, nil, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer w.Close()
+		e := edge.New(edge.Config{}, s)
+		e.SetWorkers([]*scheduler.Worker{w}, nil)
+		req := httptest.NewRequest("GET", "http://hello.t.wedge.localhost/bench", nil)
+		times := make([]time.Duration, 0, b.N)
+		b.ReportAllocs()
+		var ru0 syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+		minflt0 := ru0.Minflt
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			rec := httptest.NewRecorder()
+			start := time.Now()
+			e.ServeHTTP(rec, req)
+			times = append(times, time.Since(start))
+			if rec.Code != http.StatusOK {
+				b.Fatalf("status %d: %s", rec.Code, rec.Body)
 			}
-			s := scheduler.New(cfg)
-			w, err := s.NewWorker(ctx, "t", "hello", 1, mod, api.Limits{}, nil, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer w.Close()
-			e := edge.New(edge.Config{}, s)
-			e.SetWorkers([]*scheduler.Worker{w}, nil)
-			req := httptest.NewRequest("GET", "http://hello.t.wedge.localhost/bench", nil)
-			times := make([]time.Duration, 0, b.N)
-			b.ReportAllocs()
-			var ru0 syscall.Rusage
-			syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-			minflt0 := ru0.Minflt
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				rec := httptest.NewRecorder()
-				start := time.Now()
-				e.ServeHTTP(rec, req)
-				times = append(times, time.Since(start))
-				if rec.Code != http.StatusOK {
-					b.Fatalf("status %d: %s", rec.Code, rec.Body)
-				}
-				time.Sleep(0) // let the recycler run, as between real requests
-			}
-			b.StopTimer()
-			var ru syscall.Rusage
-			syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-			b.ReportMetric(float64(ru.Minflt-minflt0)/float64(b.N), "minflt/op")
-			_, reused := w.Stats()
-			b.ReportMetric(float64(reused)/float64(b.N), "pooled/op")
-			slices.Sort(times)
-			b.ReportMetric(float64(times[len(times)/2].Microseconds()), "p50-µs")
-			b.ReportMetric(float64(times[len(times)*99/100].Microseconds()), "p99-µs")
-		})
-	}
+			time.Sleep(0) // let the recycler run, as between real requests
+		}
+		b.StopTimer()
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		b.ReportMetric(float64(ru.Minflt-minflt0)/float64(b.N), "minflt/op")
+		_, reused := w.Stats()
+		b.ReportMetric(float64(reused)/float64(b.N), "pooled/op")
+		slices.Sort(times)
+		b.ReportMetric(float64(times[len(times)/2].Microseconds()), "p50-µs")
+		b.ReportMetric(float64(times[len(times)*99/100].Microseconds()), "p99-µs")
+	})
 }
 
 // BenchmarkReset measures returning a pooled instance to its image after
@@ -104,22 +108,8 @@ func benchServe(b *testing.B, rt *runtime.Runtime, name string, wasm []byte, cfg
 // response, off the request's path).
 func BenchmarkReset(b *testing.B) {
 	ctx := context.Background()
-	rt, err := runtime.New(ctx, runtime.Config{HostModules: []runtime.HostModule{hostapi.Module{}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rt.Close(ctx)
-	cHello, err := os.ReadFile(filepath.Join(testwasm.Root(b), "examples", "c-hello", "hello.wasm"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, guest := range []struct {
-		name string
-		wasm []byte
-	}{
-		{"go", testwasm.Build(b, "examples/hello")},
-		{"c", cHello},
-	} {
+	rt, guests := helloGuests(b)
+	for _, guest := range guests {
 		b.Run(guest.name, func(b *testing.B) {
 			mod, err := rt.Compile(ctx, guest.wasm)
 			if err != nil {
