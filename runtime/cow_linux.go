@@ -94,9 +94,10 @@ type cowMemory struct {
 	mu      sync.Mutex // reset against Free: an instance may be closed while it is recycled
 	img     *memImage
 	limit   uint64
-	region  []byte   // the reservation; len = reserved bytes
-	mapped  uint64   // bytes accessible from the start of region
-	entries []uint64 // pagemap scratch, one entry per host page of the image
+	region  []byte       // the reservation; len = reserved bytes
+	mapped  uint64       // bytes accessible from the start of region
+	entries []uint64     // pagemap scratch, one entry per host page of the image
+	regions []pageRegion // PAGEMAP_SCAN scratch
 	length  atomic.Uint64
 	refused atomic.Bool
 	err     error // why Allocate failed, if it did
@@ -231,6 +232,12 @@ func (m *cowMemory) pagemap() ([]uint64, bool) {
 }
 
 func (m *cowMemory) restorePrivate() bool {
+	if scanOK.Load() {
+		if ok, supported := m.restoreScanned(); supported {
+			return ok
+		}
+		scanOK.Store(false)
+	}
 	entries, ok := m.pagemap()
 	if !ok {
 		return false
@@ -242,6 +249,66 @@ func (m *cowMemory) restorePrivate() bool {
 		}
 	}
 	return true
+}
+
+// PAGEMAP_SCAN (Linux 6.7) asks the kernel for the ranges of pages in given
+// categories, instead of one pagemap entry per page: here the private
+// copies, present or swapped and not file pages. It walks the same page
+// tables, but returns a few ranges rather than an entry per page.
+type pmScanArg struct {
+	size, flags, start, end, walkEnd, vec, vecLen, maxPages       uint64
+	categoryInverted, categoryMask, categoryAnyofMask, returnMask uint64
+}
+
+type pageRegion struct{ start, end, categories uint64 }
+
+const (
+	pageIsFile    = 1 << 2
+	pageIsPresent = 1 << 3
+	pageIsSwapped = 1 << 4
+	// _IOWR('f', 16, struct pm_scan_arg)
+	ioctlPagemapScan = 3<<30 | uint(unsafe.Sizeof(pmScanArg{}))<<16 | 'f'<<8 | 16
+)
+
+// scanOK is cleared the first time the kernel refuses PAGEMAP_SCAN.
+var scanOK = func() *atomic.Bool { var b atomic.Bool; b.Store(true); return &b }()
+
+// restoreScanned copies the image over the private pages found with
+// PAGEMAP_SCAN. supported is false when the kernel does not know the
+// ioctl (the caller falls back to reading pagemap).
+func (m *cowMemory) restoreScanned() (ok, supported bool) {
+	fd, err := pagemapFD()
+	if err != nil || m.region == nil {
+		return false, true
+	}
+	if m.regions == nil {
+		m.regions = make([]pageRegion, 64)
+	}
+	base := uint64(uintptr(unsafe.Pointer(&m.region[0])))
+	arg := pmScanArg{
+		size: uint64(unsafe.Sizeof(pmScanArg{})), start: base, end: base + m.img.size,
+		vec: uint64(uintptr(unsafe.Pointer(&m.regions[0]))), vecLen: uint64(len(m.regions)),
+		categoryInverted: pageIsFile, categoryMask: pageIsFile,
+		categoryAnyofMask: pageIsPresent | pageIsSwapped, returnMask: pageIsPresent | pageIsSwapped,
+	}
+	for arg.start < arg.end {
+		n, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(ioctlPagemapScan), uintptr(unsafe.Pointer(&arg)))
+		if errno != 0 {
+			if errno == unix.ENOTTY || errno == unix.EINVAL || errno == unix.ENOSYS {
+				return false, false
+			}
+			return false, true
+		}
+		for _, r := range m.regions[:n] {
+			lo, hi := r.start-base, r.end-base
+			copy(m.region[lo:hi], m.img.view[lo:hi])
+		}
+		if arg.walkEnd <= arg.start {
+			return false, true // no progress: do not spin
+		}
+		arg.start = arg.walkEnd
+	}
+	return true, true
 }
 
 func (m *cowMemory) size() uint64 { return m.length.Load() }
