@@ -7,6 +7,12 @@
 // validates the module against the guest ABI (docs/abi.md): the exports a
 // worker needs and only imports the host provides.
 //
+// Compiled code in memory is kept under a byte budget (Config.CodeBudget,
+// 1 GiB by default; see code.go): past it, the least recently used modules'
+// code is closed and compiled again, from the disk cache, on their next
+// instantiation. Config.OnEvict tells whoever pools instances to drop those
+// of an evicted module. CodeStats reports the residency.
+//
 // Module.Run serves one request in a fresh instance: instantiate (running the
 // guest's _initialize), call wedge_handle, close. Each instance has its own
 // memory limit (growth past it fails inside the guest and the request ends

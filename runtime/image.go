@@ -182,6 +182,7 @@ type Instance struct {
 	handle wapi.Function
 	stdout switchWriter
 	stderr switchWriter
+	gen    uint64 // the module's eviction count when it was made
 	dirty  bool
 	broken bool
 }
@@ -200,7 +201,14 @@ func (img *Image) NewInstance(ctx context.Context) (*Instance, error) {
 	}
 	in.mem = &cowMemory{img: img.mem, limit: img.limit}
 	mc := img.base.WithStdout(&in.stdout).WithStderr(&in.stderr)
-	mod, err := img.m.engine.InstantiateModule(experimental.WithMemoryAllocator(ctx, in.mem), img.m.compiled, mc)
+	cm, err := img.m.code(ctx)
+	if err != nil {
+		img.live.Done()
+		return nil, err
+	}
+	in.gen = img.m.gen.Load()
+	mod, err := img.m.engine.InstantiateModule(experimental.WithMemoryAllocator(ctx, in.mem), cm, mc)
+	img.m.codeMu.RUnlock()
 	if err == nil && in.mem.err != nil {
 		mod.Close(ctx)
 		err = in.mem.err
@@ -252,6 +260,7 @@ func (in *Instance) Run(ctx context.Context, rc RunConfig) (Result, error) {
 		return Result{}, errors.New("runtime: instance used without Reset")
 	}
 	in.dirty = true
+	in.img.m.touch()
 	if rc.WallTime > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, rc.WallTime, errWallTime)
@@ -285,6 +294,14 @@ func (in *Instance) Reset() bool {
 	}
 	in.dirty = false
 	return true
+}
+
+// Stale reports whether the module's compiled code was evicted since the
+// instance was made: the instance still works, but it keeps the old code
+// in memory, so whoever pools instances should close it rather than keep
+// it.
+func (in *Instance) Stale() bool {
+	return in.mod != nil && in.img.m.gen.Load() != in.gen
 }
 
 // Resettable reports whether the instance comes from a captured image (a

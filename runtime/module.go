@@ -2,9 +2,11 @@ package runtime
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"io"
 	goruntime "runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,7 +27,6 @@ type Module struct {
 	r        *Runtime
 	sha      string
 	size     int64
-	compiled wazero.CompiledModule
 	minBytes uint64 // the memory's initial size
 	err      error
 	ready    chan struct{} // closed when compiled or err is set
@@ -41,6 +42,17 @@ type Module struct {
 
 	refs      atomic.Int64 // -1 once closed
 	idleSince atomic.Int64 // unix nanoseconds when refs last dropped to 0
+
+	// The compiled code, kept under the runtime's budget (code.go).
+	codeMu     sync.RWMutex
+	compiled   wazero.CompiledModule // nil while evicted
+	resident   atomic.Bool           // compiled != nil
+	cost       int64                 // estimated size of the code in memory
+	source     []byte                // what reload compiles, when not in sourcePath
+	sourcePath string
+	sourceSum  [sha256.Size]byte
+	lastUse    atomic.Int64  // the runtime's clock at the last use
+	gen        atomic.Uint64 // counts evictions: instances made before one are stale
 }
 
 // SHA256 is the module's SHA-256, lower-case hex.
@@ -158,12 +170,18 @@ var errWallTime = errors.New("wall time exceeded")
 // sequence does (data segments, start function), then the reactor's
 // _initialize. An instrumented module leaves the first two to us.
 func (m *Module) instantiate(ctx context.Context, mc wazero.ModuleConfig) (wapi.Module, error) {
+	cm, err := m.code(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if !m.resettable && !m.interruptible {
 		// Not instrumented: wazero runs the start-up itself, and its own
 		// termination checks stop it.
-		return m.engine.InstantiateModule(ctx, m.compiled, mc.WithStartFunctions(exportInit))
+		defer m.codeMu.RUnlock()
+		return m.engine.InstantiateModule(ctx, cm, mc.WithStartFunctions(exportInit))
 	}
-	inst, err := m.engine.InstantiateModule(ctx, m.compiled, mc.WithStartFunctions())
+	inst, err := m.engine.InstantiateModule(ctx, cm, mc.WithStartFunctions())
+	m.codeMu.RUnlock()
 	if err != nil {
 		return nil, err
 	}

@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -42,6 +44,14 @@ type Config struct {
 	// HostModules are instantiated once in the runtime; guests may import
 	// their functions besides WASI's.
 	HostModules []HostModule
+	// CodeBudget bounds the compiled code kept in memory, in bytes (an
+	// estimate: see code.go). Zero means DefaultCodeBudget; negative means
+	// no bound.
+	CodeBudget int64
+	// OnEvict, if set, is called with a module's SHA-256 after its code
+	// was evicted, so that whoever pools instances of it closes them (they
+	// keep the old code alive). It must not block.
+	OnEvict func(sha256 string)
 }
 
 const pageSize = 65536
@@ -64,6 +74,15 @@ type Runtime struct {
 	mu      sync.Mutex
 	modules map[string]*Module // by SHA-256 (hex)
 	closed  bool
+
+	// Compiled code under a budget (code.go).
+	sourceDir  string // where Compile keeps what reload compiles; "" in memory
+	codeBudget int64
+	onEvict    func(string)
+	codeBytes  atomic.Int64 // estimated code in memory
+	clock      atomic.Int64 // ticks at every use, for the LRU
+	evictions  atomic.Int64
+	reloads    atomic.Int64
 }
 
 // New creates a Runtime, its compilation cache and its host modules.
@@ -77,9 +96,23 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	// allocator sees it (a worker-trap instead of memory-limit) and refuse
 	// to compile modules that merely declare a larger maximum.
 	r := &Runtime{
-		maxBytes: maxBytes,
-		imports:  make(map[string]map[string]wapi.FunctionDefinition),
-		modules:  make(map[string]*Module),
+		maxBytes:   maxBytes,
+		imports:    make(map[string]map[string]wapi.FunctionDefinition),
+		modules:    make(map[string]*Module),
+		codeBudget: cfg.CodeBudget,
+		onEvict:    cfg.OnEvict,
+	}
+	switch {
+	case r.codeBudget == 0:
+		r.codeBudget = DefaultCodeBudget
+	case r.codeBudget < 0:
+		r.codeBudget = math.MaxInt64
+	}
+	if cfg.CacheDir != "" {
+		r.sourceDir = filepath.Join(cfg.CacheDir, "modules")
+		if err := os.MkdirAll(r.sourceDir, 0o700); err != nil {
+			return nil, fmt.Errorf("compilation cache: %w", err)
+		}
 	}
 	var err error
 	// Separate cache directories: wazero's file cache key does not say
@@ -196,7 +229,9 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	r.modules[key] = m
 	r.mu.Unlock()
 
-	m.compiled, m.info, m.why, m.interruptible, m.err = r.compile(ctx, wasm)
+	var cm wazero.CompiledModule
+	var code []byte
+	cm, code, m.info, m.why, m.interruptible, m.err = r.compile(ctx, wasm)
 	m.resettable = m.err == nil && m.why == ""
 	m.engine = r.safe
 	if m.interruptible {
@@ -211,8 +246,17 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 		close(m.ready)
 		return nil, m.err
 	}
-	m.minBytes = uint64(m.compiled.ExportedMemories()["memory"].Min()) * pageSize
+	m.minBytes = uint64(cm.ExportedMemories()["memory"].Min()) * pageSize
+	codeSize := len(code)
+	if m.info != nil {
+		codeSize = m.info.CodeSize
+	}
+	m.cost = codeCost(codeSize)
+	r.saveSource(m, code)
+	m.touch()
+	m.keep(cm)
 	close(m.ready)
+	r.trim(m)
 	return m, nil
 }
 
@@ -222,12 +266,12 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 // can be reset to an image (why is empty) also mutable globals exported,
 // data segments stripped (instantiate applies them) and the start
 // function exported instead of run.
-func (r *Runtime) compile(ctx context.Context, wasm []byte) (cm wazero.CompiledModule, info *wasmbin.Info, why string, interruptible bool, err error) {
+func (r *Runtime) compile(ctx context.Context, wasm []byte) (cm wazero.CompiledModule, code []byte, info *wasmbin.Info, why string, interruptible bool, err error) {
 	// Bound what decoding may allocate before wazero sees the module.
 	if err := checkBinary(wasm); err != nil {
-		return nil, nil, "", false, api.NewError(api.CodeInvalidModule, "not a valid WebAssembly module: "+err.Error(), err)
+		return nil, nil, nil, "", false, api.NewError(api.CodeInvalidModule, "not a valid WebAssembly module: "+err.Error(), err)
 	}
-	code := wasm
+	code = wasm
 	info, perr := wasmbin.Parse(wasm)
 	if perr != nil {
 		why = "cannot parse: " + perr.Error() // wazero will say what is wrong
@@ -235,7 +279,7 @@ func (r *Runtime) compile(ctx context.Context, wasm []byte) (cm wazero.CompiledM
 		for _, e := range info.Exports {
 			if strings.HasPrefix(e.Name, reservedPrefix) {
 				err := fmt.Errorf("the module exports %q: names starting with %s are reserved for the host", e.Name, reservedPrefix)
-				return nil, nil, "", false, api.NewError(api.CodeInvalidModule, err.Error(), err)
+				return nil, nil, nil, "", false, api.NewError(api.CodeInvalidModule, err.Error(), err)
 			}
 		}
 		why = resettable(info)
@@ -264,13 +308,13 @@ func (r *Runtime) compile(ctx context.Context, wasm []byte) (cm wazero.CompiledM
 	}
 	cm, err = engine.CompileModule(ctx, code)
 	if err != nil {
-		return nil, nil, "", false, api.NewError(api.CodeInvalidModule, "not a valid WebAssembly module: "+err.Error(), err)
+		return nil, nil, nil, "", false, api.NewError(api.CodeInvalidModule, "not a valid WebAssembly module: "+err.Error(), err)
 	}
 	if err := r.validate(cm); err != nil {
 		cm.Close(ctx)
-		return nil, nil, "", false, api.NewError(api.CodeInvalidModule, err.Error(), err)
+		return nil, nil, nil, "", false, api.NewError(api.CodeInvalidModule, err.Error(), err)
 	}
-	return cm, info, why, interruptible, nil
+	return cm, code, info, why, interruptible, nil
 }
 
 // resettable says why a module's instances cannot be reset to an image, or
@@ -367,7 +411,9 @@ func (r *Runtime) Prune(ctx context.Context, idle time.Duration) {
 	}
 	r.mu.Unlock()
 	for _, m := range closing {
-		m.compiled.Close(ctx)
+		m.codeMu.Lock()
+		m.drop(ctx)
+		m.codeMu.Unlock()
 	}
 }
 

@@ -68,6 +68,9 @@ type Scheduler struct {
 
 	imagesMu sync.Mutex
 	images   map[imageKey]*sharedImage
+
+	workersMu sync.Mutex
+	workers   map[*Worker]struct{} // open workers, for Evicted
 }
 
 // New returns a Scheduler for cfg.
@@ -102,6 +105,7 @@ func New(cfg Config) *Scheduler {
 		maxPooled: int64(cfg.MaxPooled),
 		fresh:     cfg.Fresh,
 		images:    make(map[imageKey]*sharedImage),
+		workers:   make(map[*Worker]struct{}),
 	}
 }
 
@@ -144,10 +148,32 @@ func (s *Scheduler) NewWorker(ctx context.Context, tenant, name string, version 
 		module.Release()
 		return nil, err
 	}
-	return &Worker{
+	w := &Worker{
 		Tenant: tenant, Name: name, Version: version, Limits: limits, Env: env,
 		s: s, module: module, image: si.img, shared: si, pool: make(chan *runtime.Instance, s.poolSize),
-	}, nil
+	}
+	s.workersMu.Lock()
+	s.workers[w] = struct{}{}
+	s.workersMu.Unlock()
+	return w, nil
+}
+
+// Evicted closes the pooled instances of every worker of the module whose
+// compiled code the runtime evicted (runtime.Config.OnEvict): they would
+// keep the old code in memory. The next request makes a new instance,
+// which loads the code again.
+func (s *Scheduler) Evicted(sha256 string) {
+	s.workersMu.Lock()
+	var ws []*Worker
+	for w := range s.workers {
+		if w.module.SHA256() == sha256 {
+			ws = append(ws, w)
+		}
+	}
+	s.workersMu.Unlock()
+	for _, w := range ws {
+		w.drain()
+	}
 }
 
 type imageKey struct {
@@ -196,6 +222,9 @@ func (s *Scheduler) Images() int {
 	return len(s.images)
 }
 
+// Pooled returns how many ready instances the workers hold.
+func (s *Scheduler) Pooled() int { return int(s.pooled.Load()) }
+
 // SHA256 is the worker's module hash.
 func (w *Worker) SHA256() string { return w.module.SHA256() }
 
@@ -209,6 +238,9 @@ func (w *Worker) Close() {
 	if !w.closed.CompareAndSwap(false, true) {
 		return
 	}
+	w.s.workersMu.Lock()
+	delete(w.s.workers, w)
+	w.s.workersMu.Unlock()
 	w.drain()
 	w.s.releaseImage(w.shared)
 	w.module.Release()
@@ -228,21 +260,27 @@ func (w *Worker) drain() {
 
 // take returns a ready instance: a pooled one, or a new one from the image.
 func (w *Worker) take(ctx context.Context) (*runtime.Instance, error) {
-	select {
-	case in := <-w.pool:
-		w.s.pooled.Add(-1)
-		w.reused.Add(1)
-		return in, nil
-	default:
-		w.created.Add(1)
-		return w.image.NewInstance(ctx)
+	for {
+		select {
+		case in := <-w.pool:
+			w.s.pooled.Add(-1)
+			if in.Stale() { // made before an eviction of the code
+				in.Close()
+				continue
+			}
+			w.reused.Add(1)
+			return in, nil
+		default:
+			w.created.Add(1)
+			return w.image.NewInstance(ctx)
+		}
 	}
 }
 
 // recycle resets an instance after its request and keeps it for the next
 // one, or closes it.
 func (w *Worker) recycle(in *runtime.Instance) {
-	if w.closed.Load() || !in.Reset() {
+	if w.closed.Load() || in.Stale() || !in.Reset() {
 		in.Close()
 		return
 	}

@@ -154,3 +154,55 @@ func (b *blockingWriter) Write(p []byte) (int, error) {
 	<-b.release
 	return b.ResponseRecorder.Write(p)
 }
+
+// When the runtime evicts a module's compiled code, the pools of its
+// workers are emptied (their instances hold the old code), and the next
+// request makes an instance again.
+func TestEvictedPools(t *testing.T) {
+	ctx := context.Background()
+	s := scheduler.New(scheduler.Config{})
+	rt, err := runtime.New(ctx, runtime.Config{
+		HostModules: []runtime.HostModule{hostapi.Module{}},
+		CacheDir:    t.TempDir(),
+		CodeBudget:  48 << 10, // one small module
+		OnEvict:     s.Evicted,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	_, wasm := newRuntime(t)
+	a := newWorker(t, s, rt, wasm, "t", "a", nil)
+	defer a.Close()
+	for range 3 {
+		if code, err := serve(s, a); err != nil || code != 200 {
+			t.Fatalf("a: %d %v", code, err)
+		}
+	}
+	waitFor(t, func() bool { return s.Pooled() >= 1 }, "a's instance pooled")
+	// A distinct module (one more custom section) takes the whole budget.
+	b := newWorker(t, s, rt, append(append([]byte{}, wasm...), 0, 3, 1, 'b', 1), "t", "b", nil)
+	defer b.Close()
+	waitFor(t, func() bool { return s.Pooled() == 0 }, "a's pool emptied after its code was evicted")
+	createdBefore, _ := a.Stats()
+	if code, err := serve(s, a); err != nil || code != 200 {
+		t.Fatalf("a after eviction: %d %v", code, err)
+	}
+	if created, _ := a.Stats(); created != createdBefore+1 {
+		t.Errorf("a after eviction: %d instances made, want %d", created, createdBefore+1)
+	}
+	if st := rt.CodeStats(); st.Evictions < 1 || st.Reloads < 1 {
+		t.Errorf("%+v: want an eviction and a reload", st)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/wedgeworks/wedge/api"
 	"github.com/wedgeworks/wedge/control"
 	"github.com/wedgeworks/wedge/edge"
@@ -30,6 +32,7 @@ type hostConfig struct {
 	zone         string
 	serverTiming bool
 	instances    string // "pool" (default), "image" or "fresh"
+	codeBudget   int64  // bytes of compiled code in memory; zero: the runtime's default
 	// control enables the control-plane API, with the operator token from
 	// adminToken, or generated on the first start and printed to stderr.
 	control    bool
@@ -56,15 +59,6 @@ func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	rt, err := runtime.New(ctx, runtime.Config{
-		CacheDir:    filepath.Join(cfg.dataDir, "compiled"),
-		HostModules: []runtime.HostModule{hostapi.Module{}},
-	})
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	m := metrics.New()
 	sc := scheduler.Config{}
 	switch cfg.instances {
 	case "", "pool":
@@ -74,10 +68,25 @@ func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 		sc.Fresh = true
 	default:
 		st.Close()
-		rt.Close(ctx)
 		return nil, fmt.Errorf("--instances %q: use pool, image or fresh", cfg.instances)
 	}
 	sched := scheduler.New(sc)
+	rt, err := runtime.New(ctx, runtime.Config{
+		CacheDir:    filepath.Join(cfg.dataDir, "compiled"),
+		HostModules: []runtime.HostModule{hostapi.Module{}},
+		CodeBudget:  cfg.codeBudget,
+		OnEvict:     sched.Evicted,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	m := metrics.New()
+	if err := m.Register(codeCollectors(rt)...); err != nil {
+		st.Close()
+		rt.Close(ctx)
+		return nil, err
+	}
 	e := edge.New(edge.Config{Zone: cfg.zone, ServerTiming: cfg.serverTiming, Logger: cfg.log, Metrics: m}, sched)
 	h := &host{cfg: cfg, log: cfg.log, store: st, rt: rt, sched: sched, edge: e, metrics: m}
 	h.rec = &reconciler{store: st, rt: rt, sched: sched, edge: e, log: cfg.log, current: map[workerKey]*scheduler.Worker{}}
@@ -317,4 +326,22 @@ func (l *initLog) Write(p []byte) (int, error) {
 		l.log.Info("worker init log", "tenant", l.tenant, "worker", l.worker, "line", line)
 	}
 	return len(p), nil
+}
+
+// codeCollectors export the runtime's compiled-code residency.
+func codeCollectors(rt *runtime.Runtime) []prometheus.Collector {
+	gauge := func(name, help string, f func(runtime.CodeStats) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(rt.CodeStats()) })
+	}
+	counter := func(name, help string, f func(runtime.CodeStats) float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return f(rt.CodeStats()) })
+	}
+	return []prometheus.Collector{
+		gauge("wedge_code_bytes", "Estimated compiled code in memory, in bytes.", func(s runtime.CodeStats) float64 { return float64(s.Bytes) }),
+		gauge("wedge_code_budget_bytes", "The compiled-code budget (--code-budget).", func(s runtime.CodeStats) float64 { return float64(s.Budget) }),
+		gauge("wedge_code_modules", "Compiled modules known to the runtime.", func(s runtime.CodeStats) float64 { return float64(s.Modules) }),
+		gauge("wedge_code_resident_modules", "Compiled modules whose code is in memory.", func(s runtime.CodeStats) float64 { return float64(s.Resident) }),
+		counter("wedge_code_evictions_total", "Modules whose code was closed to stay within the budget.", func(s runtime.CodeStats) float64 { return float64(s.Evictions) }),
+		counter("wedge_code_reloads_total", "Modules whose code was loaded again after an eviction.", func(s runtime.CodeStats) float64 { return float64(s.Reloads) }),
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/wedgeworks/wedge/cli"
 	"github.com/wedgeworks/wedge/control"
 	"github.com/wedgeworks/wedge/edge"
+	"github.com/wedgeworks/wedge/runtime"
 	"github.com/wedgeworks/wedge/store"
 )
 
@@ -40,6 +41,7 @@ func serveCommand(ctx context.Context, env cli.Env, args []string) int {
 	zone := fs.String("zone", edge.DefaultZone, "worker W of tenant T answers at W.T.ZONE")
 	serverTiming := fs.Bool("server-timing", false, "add Server-Timing (instantiate, exec, total) to worker responses")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	codeBudget := fs.Int64("code-budget", runtime.DefaultCodeBudget>>20, "MiB of compiled code kept in memory; the least recently used workers' code is reloaded from the disk cache when needed")
 	instances := fs.String("instances", "pool", "how requests get instances: pool (reset to the image and reused), image (a new one from the image each time) or fresh (full instantiation each time; for comparisons)")
 	fs.Usage = func() {
 		fmt.Fprint(env.Stdout, serveUsage)
@@ -61,12 +63,16 @@ func serveCommand(ctx context.Context, env cli.Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "error: --log-level %q: use debug, info, warn or error\n", *logLevel)
 		return cli.ExitUsage
 	}
+	if *codeBudget <= 0 {
+		fmt.Fprintf(env.Stderr, "error: --code-budget %d: give a positive number of MiB\n", *codeBudget)
+		return cli.ExitUsage
+	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
 
 	err := serve(ctx, serveConfig{
 		httpAddr: *httpAddr, adminAddr: *adminAddr, dataDir: *dataDir, zone: *zone,
-		serverTiming: *serverTiming, instances: *instances, adminToken: env.Getenv("WEDGE_ADMIN_TOKEN"),
-		log: log, stderr: env.Stderr,
+		serverTiming: *serverTiming, instances: *instances, codeBudget: *codeBudget << 20,
+		adminToken: env.Getenv("WEDGE_ADMIN_TOKEN"), log: log, stderr: env.Stderr,
 	})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "error: %v\n", err)
@@ -79,6 +85,7 @@ type serveConfig struct {
 	httpAddr, adminAddr, dataDir, zone string
 	serverTiming                       bool
 	instances                          string
+	codeBudget                         int64 // bytes
 	adminToken                         string
 	log                                *slog.Logger
 	stderr                             io.Writer
@@ -101,7 +108,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 
 	h, err := newHost(ctx, hostConfig{
 		dataDir: cfg.dataDir, zone: cfg.zone, serverTiming: cfg.serverTiming, instances: cfg.instances,
-		control: true, adminToken: cfg.adminToken, stderr: cfg.stderr, log: cfg.log,
+		codeBudget: cfg.codeBudget, control: true, adminToken: cfg.adminToken, stderr: cfg.stderr, log: cfg.log,
 	})
 	if err != nil {
 		edgeLn.Close()

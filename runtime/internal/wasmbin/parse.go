@@ -54,6 +54,11 @@ type Info struct {
 	// MemoryInit is only complete when Resettable is true.
 	MemoryInit bool
 
+	// CodeSize is the size of the code section's payload in bytes: what
+	// the function bodies take, from which the size of their machine code
+	// can be estimated.
+	CodeSize int
+
 	// scan is what the decoding of the function bodies leaves for
 	// InstrumentWith's Interrupt.
 	scan *codeScan
@@ -239,6 +244,7 @@ func Parse(wasm []byte) (*Info, error) {
 			p.info.HasDataCount = true
 			dataCount = int(r.u32())
 		case secCode:
+			p.info.CodeSize = s.end - s.payload
 			bodies = p.code(r)
 		case secData:
 			p.data(r)

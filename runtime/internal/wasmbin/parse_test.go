@@ -3,6 +3,8 @@ package wasmbin
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -10,10 +12,12 @@ import (
 
 // norm makes Infos comparable with reflect.DeepEqual: empty slices become
 // nil, NotResettable is cut at " at offset" (offsets depend on wabt), and
-// what Parse records for InstrumentWith is left out.
+// what Parse records for InstrumentWith is left out, as is CodeSize (which
+// instrumentation changes; TestParseCodeSize checks it).
 func norm(info *Info) *Info {
 	c := *info
 	c.scan = nil
+	c.CodeSize = 0
 	if len(c.Globals) == 0 {
 		c.Globals = nil
 	}
@@ -216,6 +220,26 @@ func TestParseFixtures(t *testing.T) {
 
 // TestParseDataBytesAlias checks that segment bytes alias the input and
 // cannot be appended to over it.
+func TestParseCodeSize(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.wasm"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	for _, f := range files {
+		wasm, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := Parse(wasm)
+		if err != nil {
+			continue // malformed fixtures are another test's
+		}
+		if want := len(sectionPayload(t, wasm, secCode)); info.CodeSize != want {
+			t.Errorf("%s: CodeSize %d, want %d", f, info.CodeSize, want)
+		}
+	}
+}
+
 func TestParseDataBytesAlias(t *testing.T) {
 	wasm := readFixture(t, "image")
 	info, err := Parse(wasm)

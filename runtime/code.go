@@ -1,0 +1,226 @@
+package runtime
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/tetratelabs/wazero"
+)
+
+// Compiled code is the largest part of what a worker costs the host: a Go
+// worker's machine code takes about 20 MiB, a thousand times its image's
+// private pages. The runtime keeps compiled code in memory under a byte
+// budget (Config.CodeBudget): when loading a module's code goes over it,
+// the least recently used modules' code is closed, and compiled again on
+// their next request — from wazero's on-disk compilation cache, which turns
+// a compilation of seconds into a load of tens of milliseconds. What is
+// compiled is the instrumented copy of the module, which Compile writes
+// beside that cache (or keeps in memory when there is no cache directory).
+//
+// A module whose code is in use by an instantiation is never evicted at
+// that moment; instances made before an eviction keep running on the old
+// code, which the Go garbage collector frees once the last of them is
+// closed (Config.OnEvict tells the owner of pooled instances to close
+// theirs).
+
+// DefaultCodeBudget is the compiled-code budget when Config.CodeBudget is
+// zero: about fifty Go workers, thousands of small ones.
+const DefaultCodeBudget = 1 << 30
+
+// codeBytesPerWasmByte estimates how much machine code wazero's compiler
+// emits per byte of function bodies on amd64 and arm64 (measured: 6.2 for
+// a Go worker, whose 3.3 MB of bodies compile to 20 MB).
+const codeBytesPerWasmByte = 7
+
+// codeCost estimates what m's compiled code costs in memory.
+func codeCost(codeSize int) int64 {
+	return int64(codeSize)*codeBytesPerWasmByte + 16<<10
+}
+
+// CodeStats describes the runtime's compiled code.
+type CodeStats struct {
+	Modules   int   // compiled modules the runtime knows
+	Resident  int   // of which have their code in memory
+	Bytes     int64 // estimated size of the code in memory
+	Budget    int64 // the budget Bytes is kept under
+	Evictions int64 // code closed to stay under the budget
+	Reloads   int64 // code compiled again after an eviction
+}
+
+// CodeStats reports the runtime's compiled-code residency.
+func (r *Runtime) CodeStats() CodeStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := CodeStats{
+		Modules: len(r.modules), Bytes: r.codeBytes.Load(), Budget: r.codeBudget,
+		Evictions: r.evictions.Load(), Reloads: r.reloads.Load(),
+	}
+	for _, m := range r.modules {
+		if m.resident.Load() {
+			st.Resident++
+		}
+	}
+	return st
+}
+
+// Resident reports whether the module's compiled code is in memory; when
+// it is not, the next instantiation compiles it again from the disk cache.
+func (m *Module) Resident() bool { return m.resident.Load() }
+
+// touch marks the module used, for the LRU.
+func (m *Module) touch() { m.lastUse.Store(m.r.clock.Add(1)) }
+
+// code returns the module's compiled code, loading it again if it was
+// evicted. On success the code cannot be evicted until the caller calls
+// m.codeMu.RUnlock, which it must do once its instantiation is over.
+func (m *Module) code(ctx context.Context) (wazero.CompiledModule, error) {
+	m.touch()
+	for {
+		m.codeMu.RLock()
+		if m.compiled != nil {
+			return m.compiled, nil
+		}
+		m.codeMu.RUnlock()
+		m.codeMu.Lock()
+		err := m.reload(ctx)
+		m.codeMu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		m.r.trim(m)
+	}
+}
+
+// keep records the compiled code of m, a new module or a reloaded one.
+// m.codeMu is held for writing (or m is not yet shared).
+func (m *Module) keep(cm wazero.CompiledModule) {
+	m.compiled = cm
+	m.resident.Store(true)
+	m.r.codeBytes.Add(m.cost)
+}
+
+// reload compiles m's code again after an eviction. m.codeMu is held for
+// writing.
+func (m *Module) reload(ctx context.Context) error {
+	if m.compiled != nil {
+		return nil // another request reloaded it
+	}
+	src := m.source
+	if src == nil {
+		b, err := os.ReadFile(m.sourcePath)
+		if err != nil {
+			return fmt.Errorf("reload compiled code: %w", err)
+		}
+		if sha256.Sum256(b) != m.sourceSum {
+			return fmt.Errorf("reload compiled code: %s was changed", m.sourcePath)
+		}
+		src = b
+	}
+	// The work is shared by every request waiting for this module: a
+	// canceled one must not abort it.
+	cm, err := m.engine.CompileModule(context.WithoutCancel(ctx), src)
+	if err != nil {
+		return fmt.Errorf("reload compiled code: %w", err)
+	}
+	m.keep(cm)
+	m.r.reloads.Add(1)
+	return nil
+}
+
+// evict closes m's compiled code if no instantiation uses it now. It
+// reports whether it did.
+func (m *Module) evict(ctx context.Context) bool {
+	if !m.codeMu.TryLock() {
+		return false
+	}
+	defer m.codeMu.Unlock()
+	if m.compiled == nil || (m.source == nil && m.sourcePath == "") {
+		return false
+	}
+	m.drop(ctx)
+	m.r.evictions.Add(1)
+	return true
+}
+
+// drop closes m's compiled code. m.codeMu is held for writing.
+func (m *Module) drop(ctx context.Context) {
+	if m.compiled == nil {
+		return
+	}
+	m.compiled.Close(ctx)
+	m.compiled = nil
+	m.gen.Add(1)
+	m.resident.Store(false)
+	m.r.codeBytes.Add(-m.cost)
+}
+
+// saveSource keeps what reload compiles: in a file beside wazero's cache,
+// or in memory when there is no cache directory (or the file cannot be
+// written).
+func (r *Runtime) saveSource(m *Module, code []byte) {
+	m.sourceSum = sha256.Sum256(code)
+	if r.sourceDir != "" {
+		path := filepath.Join(r.sourceDir, m.sha+".wasm")
+		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, code) {
+			m.sourcePath = path
+			return
+		}
+		tmp, err := os.CreateTemp(r.sourceDir, ".tmp-*")
+		if err == nil {
+			_, err = tmp.Write(code)
+			if cerr := tmp.Close(); err == nil {
+				err = cerr
+			}
+			if err == nil {
+				err = os.Rename(tmp.Name(), path)
+			}
+			if err != nil {
+				os.Remove(tmp.Name())
+			}
+		}
+		if err == nil {
+			m.sourcePath = path
+			return
+		}
+	}
+	m.source = code
+}
+
+// trim evicts the least recently used modules' code until the resident
+// code fits the budget again. It never evicts keep, whose code was just
+// loaded for a request; a module alone larger than the budget stays.
+func (r *Runtime) trim(keep *Module) {
+	if r.codeBytes.Load() <= r.codeBudget {
+		return
+	}
+	r.mu.Lock()
+	lru := make([]*Module, 0, len(r.modules))
+	for _, m := range r.modules {
+		if m != keep && m.resident.Load() {
+			lru = append(lru, m)
+		}
+	}
+	r.mu.Unlock()
+	slices.SortFunc(lru, func(a, b *Module) int { return cmp.Compare(a.lastUse.Load(), b.lastUse.Load()) })
+	var evicted []string
+	ctx := context.Background()
+	for _, m := range lru {
+		if r.codeBytes.Load() <= r.codeBudget {
+			break
+		}
+		if m.evict(ctx) {
+			evicted = append(evicted, m.sha)
+		}
+	}
+	if r.onEvict != nil {
+		for _, sha := range evicted {
+			r.onEvict(sha)
+		}
+	}
+}
