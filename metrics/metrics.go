@@ -67,6 +67,18 @@ func (m *Metrics) Register(cs ...prometheus.Collector) error {
 	return nil
 }
 
+// GaugeFunc registers a gauge whose value f reports when scraped (f must
+// be safe for concurrent use and fast).
+func (m *Metrics) GaugeFunc(name, help string, f func() float64) error {
+	return m.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+}
+
+// CounterFunc registers a counter whose value f reports when scraped; f must
+// never decrease.
+func (m *Metrics) CounterFunc(name, help string, f func() float64) error {
+	return m.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
+}
+
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})

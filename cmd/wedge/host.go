@@ -14,8 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/wedgeworks/wedge/api"
 	"github.com/wedgeworks/wedge/control"
 	"github.com/wedgeworks/wedge/edge"
@@ -82,7 +80,7 @@ func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 		return nil, err
 	}
 	m := metrics.New()
-	if err := m.Register(codeCollectors(rt)...); err != nil {
+	if err := registerCodeMetrics(m, rt); err != nil {
 		st.Close()
 		rt.Close(ctx)
 		return nil, err
@@ -328,20 +326,17 @@ func (l *initLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// codeCollectors export the runtime's compiled-code residency.
-func codeCollectors(rt *runtime.Runtime) []prometheus.Collector {
-	gauge := func(name, help string, f func(runtime.CodeStats) float64) prometheus.Collector {
-		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(rt.CodeStats()) })
+// registerCodeMetrics exports the runtime's compiled-code residency.
+func registerCodeMetrics(m *metrics.Metrics, rt *runtime.Runtime) error {
+	stat := func(f func(runtime.CodeStats) int64) func() float64 {
+		return func() float64 { return float64(f(rt.CodeStats())) }
 	}
-	counter := func(name, help string, f func(runtime.CodeStats) float64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return f(rt.CodeStats()) })
-	}
-	return []prometheus.Collector{
-		gauge("wedge_code_bytes", "Estimated compiled code in memory, in bytes.", func(s runtime.CodeStats) float64 { return float64(s.Bytes) }),
-		gauge("wedge_code_budget_bytes", "The compiled-code budget (--code-budget).", func(s runtime.CodeStats) float64 { return float64(s.Budget) }),
-		gauge("wedge_code_modules", "Compiled modules known to the runtime.", func(s runtime.CodeStats) float64 { return float64(s.Modules) }),
-		gauge("wedge_code_resident_modules", "Compiled modules whose code is in memory.", func(s runtime.CodeStats) float64 { return float64(s.Resident) }),
-		counter("wedge_code_evictions_total", "Modules whose code was closed to stay within the budget.", func(s runtime.CodeStats) float64 { return float64(s.Evictions) }),
-		counter("wedge_code_reloads_total", "Modules whose code was loaded again after an eviction.", func(s runtime.CodeStats) float64 { return float64(s.Reloads) }),
-	}
+	return errors.Join(
+		m.GaugeFunc("wedge_code_bytes", "Estimated compiled code in memory, in bytes.", stat(func(s runtime.CodeStats) int64 { return s.Bytes })),
+		m.GaugeFunc("wedge_code_budget_bytes", "The compiled-code budget (--code-budget).", stat(func(s runtime.CodeStats) int64 { return s.Budget })),
+		m.GaugeFunc("wedge_code_modules", "Compiled modules known to the runtime.", stat(func(s runtime.CodeStats) int64 { return int64(s.Modules) })),
+		m.GaugeFunc("wedge_code_resident_modules", "Compiled modules whose code is in memory.", stat(func(s runtime.CodeStats) int64 { return int64(s.Resident) })),
+		m.CounterFunc("wedge_code_evictions_total", "Modules whose code was closed to stay within the budget.", stat(func(s runtime.CodeStats) int64 { return s.Evictions })),
+		m.CounterFunc("wedge_code_reloads_total", "Modules whose code was loaded again after an eviction.", stat(func(s runtime.CodeStats) int64 { return s.Reloads })),
+	)
 }

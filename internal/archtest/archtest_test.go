@@ -25,6 +25,8 @@ var allowed = map[string][]string{
 	"sdk/go":          {},
 	"sdk/go/wedge":    {},
 	"metrics":         {},
+	"cache":           {},
+	"netfilter":       {},
 	"api":             {},
 }
 
