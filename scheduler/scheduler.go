@@ -122,7 +122,12 @@ type Worker struct {
 	module *runtime.Module
 	image  *runtime.Image
 	shared *sharedImage
-	pool   chan *runtime.Instance
+	// pool holds ready instances, used last in, first out: the instance
+	// reset last is the one whose pages and page tables are still in the
+	// CPU's caches (a FIFO would cycle through every instance and find each
+	// one cold: measured, half the throughput under 64 connections).
+	poolMu sync.Mutex
+	pool   []*runtime.Instance
 	closed atomic.Bool
 
 	created, reused atomic.Int64
@@ -150,7 +155,7 @@ func (s *Scheduler) NewWorker(ctx context.Context, tenant, name string, version 
 	}
 	w := &Worker{
 		Tenant: tenant, Name: name, Version: version, Limits: limits, Env: env,
-		s: s, module: module, image: si.img, shared: si, pool: make(chan *runtime.Instance, s.poolSize),
+		s: s, module: module, image: si.img, shared: si,
 	}
 	s.workersMu.Lock()
 	s.workers[w] = struct{}{}
@@ -247,33 +252,45 @@ func (w *Worker) Close() {
 }
 
 func (w *Worker) drain() {
-	for {
-		select {
-		case in := <-w.pool:
-			w.s.pooled.Add(-1)
-			in.Close()
-		default:
-			return
-		}
+	w.poolMu.Lock()
+	pool := w.pool
+	w.pool = nil
+	w.poolMu.Unlock()
+	w.s.pooled.Add(-int64(len(pool)))
+	for _, in := range pool {
+		in.Close()
 	}
+}
+
+// pop takes the most recently pooled instance, or nil.
+func (w *Worker) pop() *runtime.Instance {
+	w.poolMu.Lock()
+	defer w.poolMu.Unlock()
+	n := len(w.pool)
+	if n == 0 {
+		return nil
+	}
+	in := w.pool[n-1]
+	w.pool[n-1] = nil
+	w.pool = w.pool[:n-1]
+	w.s.pooled.Add(-1)
+	return in
 }
 
 // take returns a ready instance: a pooled one, or a new one from the image.
 func (w *Worker) take(ctx context.Context) (*runtime.Instance, error) {
 	for {
-		select {
-		case in := <-w.pool:
-			w.s.pooled.Add(-1)
-			if in.Stale() { // made before an eviction of the code
-				in.Close()
-				continue
-			}
-			w.reused.Add(1)
-			return in, nil
-		default:
+		in := w.pop()
+		if in == nil {
 			w.created.Add(1)
 			return w.image.NewInstance(ctx)
 		}
+		if in.Stale() { // made before an eviction of the code
+			in.Close()
+			continue
+		}
+		w.reused.Add(1)
+		return in, nil
 	}
 }
 
@@ -289,15 +306,16 @@ func (w *Worker) recycle(in *runtime.Instance) {
 		in.Close()
 		return
 	}
-	select {
-	case w.pool <- in:
-		if w.closed.Load() { // Close raced with us: do not strand it
-			w.drain()
-		}
-	default:
+	w.poolMu.Lock()
+	if len(w.pool) >= w.s.poolSize || w.closed.Load() {
+		// Full, or Close raced with us: do not strand it.
+		w.poolMu.Unlock()
 		w.s.pooled.Add(-1)
 		in.Close()
+		return
 	}
+	w.pool = append(w.pool, in)
+	w.poolMu.Unlock()
 }
 
 // Run admits a request and serves it with w. rc's WallTime, MemoryLimit and
