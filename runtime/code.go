@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 )
@@ -223,4 +225,28 @@ func (r *Runtime) trim(keep *Module) {
 			r.onEvict(sha)
 		}
 	}
+	if len(evicted) > 0 {
+		r.returnMemory()
+	}
 }
+
+// returnMemory gives evicted code back to the system soon, at most once
+// per memoryReturnInterval. wazero unmaps a module's machine code in a
+// finalizer, which runs only after a garbage collection finds the module
+// unreachable, and Go returns freed heap to the system only gradually: a
+// host under its code budget would otherwise hold evicted code (and the
+// garbage of reloading) for minutes.
+func (r *Runtime) returnMemory() {
+	if !r.returning.CompareAndSwap(false, true) {
+		return
+	}
+	time.AfterFunc(memoryReturnDelay, func() {
+		debug.FreeOSMemory()
+		time.AfterFunc(memoryReturnInterval, func() { r.returning.Store(false) })
+	})
+}
+
+const (
+	memoryReturnDelay    = 100 * time.Millisecond // let the pools drop their instances first
+	memoryReturnInterval = 5 * time.Second
+)

@@ -83,6 +83,7 @@ type Runtime struct {
 	clock      atomic.Int64 // ticks at every use, for the LRU
 	evictions  atomic.Int64
 	reloads    atomic.Int64
+	returning  atomic.Bool // a memory return is scheduled (returnMemory)
 }
 
 // New creates a Runtime, its compilation cache and its host modules.
@@ -250,6 +251,7 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	codeSize := len(code)
 	if m.info != nil {
 		codeSize = m.info.CodeSize
+		m.info.Detach() // keep the data segments, not the whole upload
 	}
 	m.cost = codeCost(codeSize)
 	r.saveSource(m, code)

@@ -454,3 +454,49 @@ func constExprFunc(r *reader, funcIndex func()) (offset uint32, isConst bool) {
 	}
 	return 0, false
 }
+
+// Detach makes info independent of the binary it was parsed from, so that
+// the binary can be freed while info is kept: the data segments' bytes are
+// copied, and what InstrumentWith needs from the binary is dropped
+// (InstrumentWith then asks for a new Parse).
+//
+// When every segment is active, in memory 0 and at a constant offset, and
+// they are dense enough (their span at most twice their total size plus
+// 64 KiB), they become one segment holding what instantiating them would
+// write into a fresh, zeroed memory: segments applied in order, later
+// ones over earlier ones, zeros in the gaps. A Go module's tens of
+// thousands of segments are then one copy.
+func (info *Info) Detach() {
+	info.scan = nil
+	if len(info.Data) == 0 {
+		return
+	}
+	lo, hi, total := uint64(1<<63), uint64(0), 0
+	mergeable := true
+	for _, d := range info.Data {
+		if !d.Active || !d.OffsetConst || d.MemIndex != 0 {
+			mergeable = false
+			break
+		}
+		total += len(d.Bytes)
+		lo = min(lo, uint64(d.Offset))
+		hi = max(hi, uint64(d.Offset)+uint64(len(d.Bytes)))
+	}
+	if mergeable && hi-lo <= 2*uint64(total)+64<<10 {
+		blob := make([]byte, hi-lo)
+		for _, d := range info.Data {
+			copy(blob[uint64(d.Offset)-lo:], d.Bytes)
+		}
+		info.Data = []Data{{Active: true, Offset: uint32(lo), OffsetConst: true, Bytes: blob}}
+		return
+	}
+	buf := make([]byte, 0, total)
+	data := make([]Data, len(info.Data))
+	for i, d := range info.Data {
+		start := len(buf)
+		buf = append(buf, d.Bytes...)
+		d.Bytes = buf[start:len(buf):len(buf)]
+		data[i] = d
+	}
+	info.Data = data
+}

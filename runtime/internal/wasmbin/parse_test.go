@@ -1,6 +1,7 @@
 package wasmbin
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -424,4 +425,65 @@ func TestScanFunctionIndex(t *testing.T) {
 	if want := "function 3 uses table.set"; info.Resettable || info.NotResettable != want {
 		t.Errorf("Resettable, NotResettable = %v, %q; want false, %q", info.Resettable, info.NotResettable, want)
 	}
+}
+
+// Detach's merged segment writes exactly what the segments would, in
+// order, into a zeroed memory; and info no longer aliases the binary.
+func TestDetach(t *testing.T) {
+	seg := func(off uint32, b string) Data {
+		return Data{Active: true, OffsetConst: true, Offset: off, Bytes: []byte(b)}
+	}
+	apply := func(data []Data) []byte {
+		mem := make([]byte, 256)
+		for _, d := range data {
+			copy(mem[d.Offset:], d.Bytes)
+		}
+		return mem
+	}
+	tests := []struct {
+		name   string
+		data   []Data
+		merged bool
+	}{
+		{"adjacent", []Data{seg(10, "abc"), seg(13, "def")}, true},
+		{"gaps and overlap, later wins", []Data{seg(20, "xxxxxx"), seg(5, "hello"), seg(22, "YY")}, true},
+		{"passive segment", []Data{seg(0, "a"), {Bytes: []byte("passive")}}, false},
+		{"computed offset", []Data{seg(0, "a"), {Active: true, Bytes: []byte("b")}}, false},
+		{"sparse", []Data{seg(0, "a"), {Active: true, OffsetConst: true, Offset: 1 << 20, Bytes: []byte("b")}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			input := make([]Data, len(tt.data))
+			copy(input, tt.data)
+			info := &Info{Data: input, scan: &codeScan{}}
+			info.Detach()
+			if info.scan != nil {
+				t.Error("scan kept")
+			}
+			if got := len(info.Data) == 1 && len(tt.data) > 1; got != tt.merged {
+				t.Fatalf("merged %v, want %v: %+v", got, tt.merged, info.Data)
+			}
+			for i, d := range info.Data {
+				for _, orig := range tt.data {
+					if len(d.Bytes) > 0 && len(orig.Bytes) > 0 && &d.Bytes[0] == &orig.Bytes[0] {
+						t.Fatalf("segment %d still aliases the input", i)
+					}
+				}
+			}
+			if allConst(tt.data) {
+				if !bytes.Equal(apply(info.Data), apply(tt.data)) {
+					t.Fatalf("memory after the detached segments differs:\n got %q\nwant %q", apply(info.Data), apply(tt.data))
+				}
+			}
+		})
+	}
+}
+
+func allConst(data []Data) bool {
+	for _, d := range data {
+		if !d.Active || !d.OffsetConst || d.Offset > 200 {
+			return false
+		}
+	}
+	return true
 }
