@@ -41,11 +41,14 @@ examples:
 		clang --target=wasm32-wasi -mexec-model=reactor -O2 -Wl,--export=wedge_handle -o "$${c%.c}.wasm" "$$c" || exit 1; \
 	done; else echo "examples: clang not installed, C examples not rebuilt"; fi
 
-## generate: regenerate committed artefacts (test modules from .wat; needs wabt)
+## generate: regenerate committed artefacts (test modules from .wat; needs
+## wabt) and the XDP program's objects (netfilter; needs clang and libbpf-dev)
 generate:
 	@for f in $$(find . -path ./sdk -prune -o -name '*.wat' -path '*/testdata/*' -print); do \
 		wat2wasm "$$f" -o "$${f%.wat}.wasm" || exit 1; \
 	done
+	@if command -v clang >/dev/null && test -f /usr/include/bpf/bpf_helpers.h; then $(GO) generate ./netfilter; \
+	else echo "generate: clang or libbpf-dev not installed, XDP objects not rebuilt"; fi
 
 ## check: formatting, vet, tidy modules and current generated files; fails on any diff
 check:
@@ -58,6 +61,9 @@ check:
 	@if command -v wat2wasm >/dev/null; then \
 		$(MAKE) -s generate && git diff --exit-code -- '*.wasm' || (echo "generated files are stale: run make generate" && exit 1); \
 	else echo "check: wat2wasm not installed, generated files not verified"; fi
+	@if command -v clang >/dev/null && test -f /usr/include/bpf/bpf_helpers.h; then \
+		$(GO) generate ./netfilter && git diff --exit-code -- 'netfilter/xdp_bpfe[lb].*' || (echo "generated XDP objects are stale: run make generate" && exit 1); \
+	else echo "check: clang or libbpf-dev not installed, XDP objects not verified"; fi
 
 clean:
 	rm -rf bin examples/*/build
