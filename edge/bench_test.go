@@ -2,6 +2,7 @@ package edge_test
 
 import (
 	"context"
+	"crypto/rand"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,6 +11,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tetratelabs/wazero"
+	wapi "github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/wedgeworks/wedge/api"
 	"github.com/wedgeworks/wedge/edge"
@@ -147,6 +152,58 @@ func BenchmarkReset(b *testing.B) {
 			b.ReportMetric(float64(times[len(times)/2].Nanoseconds())/1e3, "p50-µs")
 			b.ReportMetric(float64(times[len(times)*99/100].Nanoseconds())/1e3, "p99-µs")
 			b.ReportMetric(float64(in.PrivatePages()), "private-pages")
+		})
+	}
+}
+
+// BenchmarkPlainWazero is the baseline the instance strategies are
+// measured against: stock wazero (compiler engine, no compilation cache
+// in the loop, no instrumentation) instantiating the uploaded module for
+// every request — data segments, _initialize and all — calling its
+// handler through the same host functions, and closing it.
+func BenchmarkPlainWazero(b *testing.B) {
+	ctx := context.Background()
+	_, guests := helloGuests(b)
+	for _, g := range guests {
+		b.Run(g.name, func(b *testing.B) {
+			rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler())
+			defer rt.Close(ctx)
+			wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+			hb := rt.NewHostModuleBuilder(hostapi.ModuleName)
+			hostapi.Module{}.ExportFunctions(func(name string, fn wapi.GoModuleFunction, params, results []wapi.ValueType) {
+				hb.NewFunctionBuilder().WithGoModuleFunction(fn, params, results).Export(name)
+			})
+			if _, err := hb.Instantiate(ctx); err != nil {
+				b.Fatal(err)
+			}
+			cm, err := rt.CompileModule(ctx, g.wasm)
+			if err != nil {
+				b.Fatal(err)
+			}
+			mc := wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize").
+				WithSysWalltime().WithSysNanotime().WithRandSource(rand.Reader)
+			times := make([]time.Duration, 0, b.N)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				req := &hostapi.Request{W: httptest.NewRecorder(), R: httptest.NewRequest("GET", "http://hello.t.wedge.localhost/bench", nil)}
+				rctx := hostapi.NewContext(ctx, req)
+				start := time.Now()
+				mod, err := rt.InstantiateModule(rctx, cm, mc)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := mod.ExportedFunction("wedge_handle").Call(rctx); err != nil {
+					b.Fatal(err)
+				}
+				mod.Close(ctx)
+				times = append(times, time.Since(start))
+				req.Finish()
+			}
+			b.StopTimer()
+			slices.Sort(times)
+			b.ReportMetric(float64(times[len(times)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(times[len(times)*99/100].Microseconds()), "p99-µs")
 		})
 	}
 }
