@@ -44,6 +44,9 @@ type Config struct {
 	// rollback or delete is in effect when the API answers. It returns
 	// ctx's error if that takes too long.
 	Applied func(ctx context.Context, tenant, worker string, version int) error
+	// Netfilter, if set, is the packet filter the operator manages under
+	// /v1/netfilter; nil answers those endpoints with not-found.
+	Netfilter Netfilter
 }
 
 // Server is the control-plane API.
@@ -57,6 +60,7 @@ type Server struct {
 	metrics   *metrics.Metrics
 	log       *slog.Logger
 	applied   func(ctx context.Context, tenant, worker string, version int) error
+	netfilter Netfilter
 	router    chi.Router
 }
 
@@ -78,6 +82,7 @@ func New(cfg Config) (*Server, error) {
 		metrics:   cfg.Metrics,
 		log:       cfg.Logger,
 		applied:   cfg.Applied,
+		netfilter: cfg.Netfilter,
 	}
 	if s.maxModule <= 0 {
 		s.maxModule = 64 << 20
@@ -114,6 +119,7 @@ func (s *Server) routes() {
 		r.Use(s.authenticate)
 		r.With(s.operatorOnly).Post("/tenants", s.createTenant)
 		r.With(s.operatorOnly).Get("/tenants", s.listTenants)
+		r.With(s.operatorOnly, s.noNetfilter).Route("/netfilter", s.netfilterRoutes)
 		r.Route("/tenants/{tenant}", func(r chi.Router) {
 			r.Use(s.tenantAccess)
 			r.Get("/", s.getTenant)

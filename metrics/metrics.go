@@ -79,6 +79,25 @@ func (m *Metrics) CounterFunc(name, help string, f func() float64) error {
 	return m.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
 }
 
+// CounterVecFunc registers a counter with one label whose values, by label
+// value, f reports when scraped; no value may ever decrease.
+func (m *Metrics) CounterVecFunc(name, help, label string, f func() map[string]float64) error {
+	return m.reg.Register(&funcVec{desc: prometheus.NewDesc(name, help, []string{label}, nil), f: f})
+}
+
+type funcVec struct {
+	desc *prometheus.Desc
+	f    func() map[string]float64
+}
+
+func (c *funcVec) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *funcVec) Collect(ch chan<- prometheus.Metric) {
+	for k, v := range c.f() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, v, k)
+	}
+}
+
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})

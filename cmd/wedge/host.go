@@ -19,6 +19,7 @@ import (
 	"github.com/wedgeworks/wedge/edge"
 	"github.com/wedgeworks/wedge/hostapi"
 	"github.com/wedgeworks/wedge/metrics"
+	"github.com/wedgeworks/wedge/netfilter"
 	"github.com/wedgeworks/wedge/runtime"
 	"github.com/wedgeworks/wedge/scheduler"
 	"github.com/wedgeworks/wedge/store"
@@ -29,8 +30,10 @@ type hostConfig struct {
 	dataDir      string
 	zone         string
 	serverTiming bool
-	instances    string // "pool" (default), "image" or "fresh"
-	codeBudget   int64  // bytes of compiled code in memory; zero: the runtime's default
+	instances    string            // "pool" (default), "image" or "fresh"
+	codeBudget   int64             // bytes of compiled code in memory; zero: the runtime's default
+	netfilter    *netfilter.Filter // nil: none (wedge dev)
+	xdp          string            // its interface
 	// control enables the control-plane API, with the operator token from
 	// adminToken, or generated on the first start and printed to stderr.
 	control    bool
@@ -80,7 +83,13 @@ func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 		return nil, err
 	}
 	m := metrics.New()
-	if err := registerCodeMetrics(m, rt); err != nil {
+	err = registerCodeMetrics(m, rt)
+	var nf control.Netfilter
+	if cfg.netfilter != nil && err == nil {
+		err = registerNetfilterMetrics(m, cfg.netfilter)
+		nf = netfilterAPI{f: cfg.netfilter, iface: cfg.xdp}
+	}
+	if err != nil {
 		st.Close()
 		rt.Close(ctx)
 		return nil, err
@@ -96,7 +105,7 @@ func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 		}
 		h.control, err = control.New(control.Config{
 			Store: st, Runtime: rt, OperatorTokenHash: opHash,
-			Host: e.Host, Metrics: m, Logger: cfg.log, Applied: h.rec.waitServing,
+			Host: e.Host, Metrics: m, Logger: cfg.log, Applied: h.rec.waitServing, Netfilter: nf,
 		})
 		if err != nil {
 			h.close(ctx)

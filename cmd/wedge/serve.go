@@ -14,6 +14,7 @@ import (
 	"github.com/wedgeworks/wedge/cli"
 	"github.com/wedgeworks/wedge/control"
 	"github.com/wedgeworks/wedge/edge"
+	"github.com/wedgeworks/wedge/netfilter"
 	"github.com/wedgeworks/wedge/runtime"
 	"github.com/wedgeworks/wedge/store"
 )
@@ -42,6 +43,8 @@ func serveCommand(ctx context.Context, env cli.Env, args []string) int {
 	serverTiming := fs.Bool("server-timing", false, "add Server-Timing (instantiate, exec, total) to worker responses")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	codeBudget := fs.Int64("code-budget", runtime.DefaultCodeBudget>>20, "MiB of compiled code kept in memory; the least recently used workers' code is reloaded from the disk cache when needed")
+	xdp := fs.String("xdp", "", "attach the XDP packet filter to this interface (native, else generic mode; without it, or where the kernel refuses BPF, the same rules apply in userspace at the edge listener)")
+	xdpPins := fs.String("xdp-pins", netfilter.DefaultPinDir, "where the XDP program's link and maps are pinned, so that a restart takes them over without a gap")
 	instances := fs.String("instances", "pool", "how requests get instances: pool (reset to the image and reused), image (a new one from the image each time) or fresh (full instantiation each time; for comparisons)")
 	fs.Usage = func() {
 		fmt.Fprint(env.Stdout, serveUsage)
@@ -71,7 +74,7 @@ func serveCommand(ctx context.Context, env cli.Env, args []string) int {
 
 	err := serve(ctx, serveConfig{
 		httpAddr: *httpAddr, adminAddr: *adminAddr, dataDir: *dataDir, zone: *zone,
-		serverTiming: *serverTiming, instances: *instances, codeBudget: *codeBudget << 20,
+		serverTiming: *serverTiming, instances: *instances, codeBudget: *codeBudget << 20, xdp: *xdp, xdpPins: *xdpPins,
 		adminToken: env.Getenv("WEDGE_ADMIN_TOKEN"), log: log, stderr: env.Stderr,
 	})
 	if err != nil {
@@ -86,6 +89,7 @@ type serveConfig struct {
 	serverTiming                       bool
 	instances                          string
 	codeBudget                         int64 // bytes
+	xdp, xdpPins                       string
 	adminToken                         string
 	log                                *slog.Logger
 	stderr                             io.Writer
@@ -106,9 +110,23 @@ func serve(ctx context.Context, cfg serveConfig) error {
 		return fmt.Errorf("admin listener (--admin): %w", err)
 	}
 
+	// The packet filter: XDP on --xdp, else the same rules at the edge
+	// listener. Close leaves an XDP program attached and pinned, so that
+	// the host stays protected until the next start takes it over.
+	filter, err := netfilter.Open(netfilter.Config{Interface: cfg.xdp, PinDir: cfg.xdpPins, Logger: cfg.log})
+	if err != nil {
+		edgeLn.Close()
+		adminLn.Close()
+		return fmt.Errorf("packet filter (--xdp %s): %w", cfg.xdp, err)
+	}
+	defer filter.Close()
+	cfg.log.Info("packet filter", "mode", filter.Mode().String(), "interface", cfg.xdp)
+	edgeLn = filter.Listener(edgeLn)
+
 	h, err := newHost(ctx, hostConfig{
 		dataDir: cfg.dataDir, zone: cfg.zone, serverTiming: cfg.serverTiming, instances: cfg.instances,
 		codeBudget: cfg.codeBudget, control: true, adminToken: cfg.adminToken, stderr: cfg.stderr, log: cfg.log,
+		netfilter: filter, xdp: cfg.xdp,
 	})
 	if err != nil {
 		edgeLn.Close()
