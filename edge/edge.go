@@ -46,8 +46,6 @@ type Edge struct {
 	log          *slog.Logger
 	metrics      *metrics.Metrics
 	sched        *scheduler.Scheduler
-	yield        func() // sched.Yield and sched.Resume, bound once
-	resume       func()
 	table        atomic.Pointer[Table]
 }
 
@@ -71,7 +69,6 @@ func New(cfg Config, s *scheduler.Scheduler) *Edge {
 	if e.log == nil {
 		e.log = slog.Default()
 	}
-	e.yield, e.resume = s.Yield, s.Resume
 	e.table.Store(&Table{})
 	return e
 }
@@ -144,7 +141,10 @@ func (e *Edge) serve(rw http.ResponseWriter, r *http.Request, w *scheduler.Worke
 		e.fail(rw, nil, w, api.NewError(api.CodeBodyTooLarge, "the request body is larger than "+strconv.FormatInt(e.maxBody, 10)+" bytes", nil), start, 0)
 		return true
 	}
-	req := &hostapi.Request{W: rw, R: r, MaxBody: e.maxBody, Yield: e.yield, Resume: e.resume}
+	// The request's CPU meter: blocking hostcalls pause it (and give the
+	// guest's place on the CPU up) while the guest waits.
+	meter := &scheduler.Meter{}
+	req := &hostapi.Request{W: rw, R: r, MaxBody: e.maxBody, Yield: meter.Pause, Resume: meter.Resume}
 	var instantiate time.Duration
 	var execStart time.Time
 	if e.serverTiming {
@@ -159,6 +159,7 @@ func (e *Edge) serve(rw http.ResponseWriter, r *http.Request, w *scheduler.Worke
 	}
 	logs := &lineLogger{log: e.log, tenant: w.Tenant, worker: w.Name}
 	rc := scheduler.RunConfig{
+		Meter:  meter,
 		Stdout: logs,
 		Stderr: logs,
 		OnReady: func(d time.Duration) {

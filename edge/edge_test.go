@@ -126,7 +126,7 @@ func TestServe(t *testing.T) {
 		{name: "no route", method: "GET", host: "other.t1.wedge.localhost", path: "/", status: 404, code: api.CodeNoRoute},
 		{name: "panic", method: "GET", host: host, path: "/panic", status: 500, code: api.CodeWorkerTrap},
 		{name: "exit", method: "GET", host: host, path: "/exit", status: 500, code: api.CodeWorkerTrap},
-		{name: "endless loop", method: "GET", host: host, path: "/loop", status: 503, code: api.CodeWallTime},
+		{name: "endless loop", method: "GET", host: host, path: "/loop", status: 503, code: api.CodeCPULimit},
 		{name: "memory", method: "GET", host: host, path: "/alloc", status: 503, code: api.CodeMemoryLimit},
 	}
 	for _, tt := range tests {

@@ -269,8 +269,11 @@ func (in *Instance) Run(ctx context.Context, rc RunConfig) (Result, error) {
 	in.stdout.w, in.stderr.w = rc.Stdout, rc.Stderr
 	defer func() { in.stdout.w, in.stderr.w = nil, nil }()
 	start := time.Now()
-	err := call(ctx, in.handle)
+	err := in.img.m.metered(ctx, rc.Meter, func(ctx context.Context) error { return call(ctx, in.handle) })
 	res := Result{Exec: time.Since(start), PeakMemory: in.mem.size()}
+	if rc.Meter != nil {
+		res.CPU = rc.Meter.Used()
+	}
 	if err != nil {
 		in.broken = true
 		return res, classify(ctx, err, &in.mem.refused, "handler")

@@ -101,12 +101,18 @@ type RunConfig struct {
 	// OnReady, if set, is called with the instantiation time right before
 	// the guest's handler is called.
 	OnReady func(instantiate time.Duration)
+	// Meter, if set, measures the handler's CPU time and enforces its
+	// limit (cpu-limit). The caller pauses it around waits in host
+	// functions. Guests that cannot be instrumented with checks get their
+	// CPU limit as a deadline on the wall clock instead.
+	Meter *Meter
 }
 
 // Result describes a finished Run.
 type Result struct {
 	Instantiate time.Duration // instantiation, _initialize included
 	Exec        time.Duration // the handler call
+	CPU         time.Duration // the handler's CPU time, when RunConfig.Meter was set
 	PeakMemory  uint64        // linear memory size at the end, in bytes
 }
 
@@ -155,8 +161,11 @@ func (m *Module) Run(ctx context.Context, cfg RunConfig) (Result, error) {
 		cfg.OnReady(res.Instantiate)
 	}
 	start = time.Now()
-	err = call(ctx, inst.ExportedFunction(exportHandle))
+	err = m.metered(ctx, cfg.Meter, func(ctx context.Context) error { return call(ctx, inst.ExportedFunction(exportHandle)) })
 	res.Exec = time.Since(start)
+	if cfg.Meter != nil {
+		res.CPU = cfg.Meter.Used()
+	}
 	res.PeakMemory = mem.size()
 	if err != nil {
 		return res, classify(ctx, err, &mem.refused, "handler")
@@ -231,7 +240,32 @@ func check(ctx context.Context, _ wapi.Module, _ []uint64) {
 	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
 		panic(errStopped)
 	}
+	if m := meterFrom(ctx); m != nil {
+		m.check(goruntime.Gosched)
+		return
+	}
 	goruntime.Gosched()
+}
+
+// metered runs call under rc's meter: CPU time measured and limited by
+// check for instrumented guests, by a deadline on the wall clock for the
+// others.
+func (m *Module) metered(ctx context.Context, meter *Meter, call func(context.Context) error) error {
+	if meter == nil {
+		return call(ctx)
+	}
+	if !m.interruptible && meter.Limit > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, meter.Limit-meter.Used(), errCPULimit)
+		defer cancel()
+	}
+	meter.start()
+	err := call(withMeter(ctx, meter))
+	meter.stop()
+	if err != nil && (meter.exceeded || context.Cause(ctx) == errCPULimit) && !errors.Is(err, errCPULimit) {
+		err = errors.Join(errCPULimit, err)
+	}
+	return err
 }
 
 // call calls a guest function. Instrumented guests are stopped by check;
@@ -249,6 +283,9 @@ func call(ctx context.Context, fn wapi.Function) error {
 func classify(ctx context.Context, err error, refused *atomic.Bool, phase string) error {
 	if refused.Load() {
 		return api.NewError(api.CodeMemoryLimit, "the worker exceeded its memory limit", err)
+	}
+	if errors.Is(err, errCPULimit) || context.Cause(ctx) == errCPULimit {
+		return api.NewError(api.CodeCPULimit, "the worker exceeded its CPU time limit", err)
 	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {

@@ -38,8 +38,18 @@ type Config struct {
 	// guest waits in a blocking hostcall (reading the body, writing to a
 	// slow client) gives its place up meanwhile (Yield, Resume). Zero
 	// means GOMAXPROCS: more guests on the CPU at once only add instances
-	// and cache misses, not throughput.
+	// and cache misses, not throughput. Places go round-robin across the
+	// tenants waiting for one, and a guest that runs on gives its place up
+	// after each Slice of CPU time when others wait.
 	MaxRunning int
+	// Slice is the CPU time a guest runs before it yields its place to a
+	// waiting request. Zero means 2 ms.
+	Slice time.Duration
+	// TenantRate is the requests per second one tenant may make, a token
+	// bucket of TenantBurst (zero: one second's worth); over it, requests
+	// are answered rate-limited. Zero means no limit.
+	TenantRate  float64
+	TenantBurst int
 }
 
 // RunConfig is one request's instance configuration (see runtime.RunConfig).
@@ -47,6 +57,11 @@ type RunConfig = runtime.RunConfig
 
 // Result describes a finished run (see runtime.Result).
 type Result = runtime.Result
+
+// Meter measures and limits a request's CPU time (see runtime.Meter). The
+// edge makes one per request and wires its Pause and Resume into the
+// blocking hostcalls; Run sets its limit and its scheduling hooks.
+type Meter = runtime.Meter
 
 // ErrStale is returned by Run when the worker was closed (replaced by a
 // newer deployment) before the request could take it; the caller looks the
@@ -56,7 +71,10 @@ var ErrStale = errors.New("scheduler: worker replaced")
 // Scheduler admits and runs requests.
 type Scheduler struct {
 	slots     chan struct{}
-	cpu       chan struct{} // guests executing
+	cpu       *fairSem // guests executing
+	slice     time.Duration
+	rate      float64
+	burst     float64
 	perTenant int64
 	wait      time.Duration
 	poolSize  int
@@ -64,7 +82,7 @@ type Scheduler struct {
 	fresh     bool
 	pooled    atomic.Int64 // ready instances held by all workers
 
-	tenants sync.Map // tenant name → *atomic.Int64 in-flight count
+	tenants sync.Map // tenant name → *tenantState
 
 	imagesMu sync.Mutex
 	images   map[imageKey]*sharedImage
@@ -96,9 +114,18 @@ func New(cfg Config) *Scheduler {
 	if cfg.MaxRunning <= 0 {
 		cfg.MaxRunning = goruntime.GOMAXPROCS(0)
 	}
+	if cfg.Slice <= 0 {
+		cfg.Slice = 2 * time.Millisecond
+	}
+	if cfg.TenantRate > 0 && cfg.TenantBurst <= 0 {
+		cfg.TenantBurst = max(1, int(cfg.TenantRate))
+	}
 	return &Scheduler{
 		slots:     make(chan struct{}, cfg.MaxConcurrency),
-		cpu:       make(chan struct{}, cfg.MaxRunning),
+		cpu:       newFairSem(cfg.MaxRunning),
+		slice:     cfg.Slice,
+		rate:      cfg.TenantRate,
+		burst:     float64(cfg.TenantBurst),
 		perTenant: int64(cfg.TenantConcurrency),
 		wait:      cfg.QueueWait,
 		poolSize:  cfg.PoolSize,
@@ -319,19 +346,23 @@ func (w *Worker) recycle(in *runtime.Instance) {
 }
 
 // Run admits a request and serves it with w. rc's WallTime, MemoryLimit and
-// Env default to the worker's. Admission errors are api.ErrOverloaded; a
-// closed worker gives ErrStale.
+// Env default to the worker's, and so does its Meter's CPU limit (a Meter
+// is made when rc has none). Admission errors are *api.Error values with
+// code overloaded or rate-limited; a closed worker gives ErrStale.
 func (s *Scheduler) Run(ctx context.Context, w *Worker, rc runtime.RunConfig) (runtime.Result, error) {
 	if w.closed.Load() {
 		return runtime.Result{}, ErrStale
 	}
 
-	tc := s.tenant(w.Tenant)
-	if tc.Add(1) > s.perTenant {
-		tc.Add(-1)
-		return runtime.Result{}, api.NewError(api.CodeOverloaded, "too many concurrent requests for this tenant", nil)
+	ts := s.tenant(w.Tenant)
+	if s.rate > 0 && !ts.allow(s.rate, s.burst, time.Now()) {
+		return runtime.Result{}, errRateLimited
 	}
-	defer tc.Add(-1)
+	if ts.inflight.Add(1) > s.perTenant {
+		ts.inflight.Add(-1)
+		return runtime.Result{}, errTenantOverloaded
+	}
+	defer ts.inflight.Add(-1)
 
 	select {
 	case s.slots <- struct{}{}:
@@ -341,7 +372,7 @@ func (s *Scheduler) Run(ctx context.Context, w *Worker, rc runtime.RunConfig) (r
 		case s.slots <- struct{}{}:
 			t.Stop()
 		case <-t.C:
-			return runtime.Result{}, api.NewError(api.CodeOverloaded, "the host is overloaded", nil)
+			return runtime.Result{}, errHostOverloaded
 		case <-ctx.Done():
 			t.Stop()
 			return runtime.Result{}, ctx.Err()
@@ -351,16 +382,27 @@ func (s *Scheduler) Run(ctx context.Context, w *Worker, rc runtime.RunConfig) (r
 
 	// Then a place on the CPU: requests queue here, in front of a small
 	// number of hot instances, rather than each taking an instance.
-	if !s.acquire(ctx, s.cpu) {
+	if !s.cpu.acquire(ctx, w.Tenant, s.wait) {
 		if ctx.Err() != nil {
 			return runtime.Result{}, ctx.Err()
 		}
-		return runtime.Result{}, api.NewError(api.CodeOverloaded, "the host is overloaded", nil)
+		return runtime.Result{}, errHostOverloaded
 	}
-	defer s.Yield()
+	defer s.cpu.release(w.Tenant)
 
 	if rc.WallTime == 0 {
 		rc.WallTime = time.Duration(w.Limits.WallMillis) * time.Millisecond
+	}
+	if rc.Meter == nil {
+		rc.Meter = &runtime.Meter{}
+	}
+	if rc.Meter.Limit == 0 {
+		rc.Meter.Limit = time.Duration(w.Limits.CPUMillis) * time.Millisecond
+	}
+	if rc.Meter.Preempt == nil {
+		rc.Meter.Preempt = func(used time.Duration) bool { return s.preempt(w.Tenant, used) }
+		rc.Meter.OnPause = func() { s.cpu.release(w.Tenant) }
+		rc.Meter.OnResume = func() { s.cpu.acquire(context.Background(), w.Tenant, -1) }
 	}
 	start := time.Now()
 	in, err := w.take(ctx)
@@ -383,37 +425,57 @@ func (s *Scheduler) Run(ctx context.Context, w *Worker, rc runtime.RunConfig) (r
 	return res, err
 }
 
-// acquire takes a place in sem, waiting up to the queue wait.
-func (s *Scheduler) acquire(ctx context.Context, sem chan struct{}) bool {
-	select {
-	case sem <- struct{}{}:
-		return true
-	default:
-	}
-	t := time.NewTimer(s.wait)
-	defer t.Stop()
-	select {
-	case sem <- struct{}{}:
-		return true
-	case <-t.C:
-		return false
-	case <-ctx.Done():
+var (
+	errRateLimited      = api.NewError(api.CodeRateLimited, "too many requests for this tenant: slow down", nil)
+	errTenantOverloaded = api.NewError(api.CodeOverloaded, "too many concurrent requests for this tenant", nil)
+	errHostOverloaded   = api.NewError(api.CodeOverloaded, "the host is overloaded", nil)
+)
+
+// preempt is called at a running guest's checks with the CPU time it used
+// since it last gave its place up. It gives the place to a waiting request
+// — at once for a tenant that has nothing running, after a slice for the
+// others — and queues for it again; it reports whether it did.
+func (s *Scheduler) preempt(tenant string, used time.Duration) bool {
+	if s.cpu.starved.Load() == 0 && (used < s.slice || !s.cpu.contended()) {
 		return false
 	}
+	s.cpu.release(tenant)
+	s.cpu.acquire(context.Background(), tenant, -1)
+	return true
 }
 
-// Yield gives up a running request's place on the CPU while its guest
-// waits in a blocking hostcall; Resume takes it back. The edge wires them
-// into the request's host state.
-func (s *Scheduler) Yield() { <-s.cpu }
+// tenantState is what the scheduler keeps per tenant: requests in flight
+// and the rate limit's bucket.
+type tenantState struct {
+	inflight atomic.Int64
 
-// Resume takes back the place given up by Yield.
-func (s *Scheduler) Resume() { s.cpu <- struct{}{} }
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+}
 
-func (s *Scheduler) tenant(name string) *atomic.Int64 {
-	if c, ok := s.tenants.Load(name); ok {
-		return c.(*atomic.Int64)
+// allow takes a token from the tenant's bucket, refilled at rate per
+// second up to burst.
+func (t *tenantState) allow(rate, burst float64, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.last.IsZero() {
+		t.tokens = burst
+	} else {
+		t.tokens = min(burst, t.tokens+now.Sub(t.last).Seconds()*rate)
 	}
-	c, _ := s.tenants.LoadOrStore(name, new(atomic.Int64))
-	return c.(*atomic.Int64)
+	t.last = now
+	if t.tokens < 1 {
+		return false
+	}
+	t.tokens--
+	return true
+}
+
+func (s *Scheduler) tenant(name string) *tenantState {
+	if c, ok := s.tenants.Load(name); ok {
+		return c.(*tenantState)
+	}
+	c, _ := s.tenants.LoadOrStore(name, new(tenantState))
+	return c.(*tenantState)
 }

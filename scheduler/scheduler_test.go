@@ -49,8 +49,9 @@ func newWorker(t *testing.T, s *scheduler.Scheduler, rt *runtime.Runtime, wasm [
 
 func serve(s *scheduler.Scheduler, w *scheduler.Worker) (int, error) {
 	rec := httptest.NewRecorder()
-	req := &hostapi.Request{W: rec, R: httptest.NewRequest("GET", "http://h/path", nil), Yield: s.Yield, Resume: s.Resume}
-	_, err := s.Run(hostapi.NewContext(context.Background(), req), w, scheduler.RunConfig{})
+	meter := &scheduler.Meter{}
+	req := &hostapi.Request{W: rec, R: httptest.NewRequest("GET", "http://h/path", nil), Yield: meter.Pause, Resume: meter.Resume}
+	_, err := s.Run(hostapi.NewContext(context.Background(), req), w, scheduler.RunConfig{Meter: meter})
 	req.Finish()
 	return rec.Code, err
 }
@@ -129,9 +130,10 @@ func TestTenantConcurrency(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			meter := &scheduler.Meter{}
 			req := &hostapi.Request{W: &blockingWriter{ResponseRecorder: httptest.NewRecorder(), release: release}, R: httptest.NewRequest("GET", "http://h/", nil),
-				Yield: s.Yield, Resume: s.Resume}
-			s.Run(hostapi.NewContext(context.Background(), req), busy, scheduler.RunConfig{})
+				Yield: meter.Pause, Resume: meter.Resume}
+			s.Run(hostapi.NewContext(context.Background(), req), busy, scheduler.RunConfig{Meter: meter})
 		}()
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -205,4 +207,110 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+func wat(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testwasm.Root(t), "runtime", "testdata", name+".wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestTenantRate(t *testing.T) {
+	rt, wasm := newRuntime(t)
+	s := scheduler.New(scheduler.Config{TenantRate: 1, TenantBurst: 2})
+	a := newWorker(t, s, rt, wasm, "a", "w", nil)
+	defer a.Close()
+	b := newWorker(t, s, rt, wasm, "b", "w", nil)
+	defer b.Close()
+	for i := range 2 {
+		if code, err := serve(s, a); err != nil || code != 200 {
+			t.Fatalf("request %d within the burst: %d %v", i, code, err)
+		}
+	}
+	_, err := serve(s, a)
+	if api.CodeOf(err) != api.CodeRateLimited {
+		t.Fatalf("third request at once: %v, want rate-limited", err)
+	}
+	if code, err := serve(s, b); err != nil || code != 200 {
+		t.Errorf("another tenant: %d %v", code, err)
+	}
+}
+
+// The worker's cpu_ms stops a guest that loops; the CPU time is reported.
+func TestWorkerCPULimit(t *testing.T) {
+	rt, _ := newRuntime(t)
+	s := scheduler.New(scheduler.Config{})
+	ctx := context.Background()
+	m, err := rt.Compile(ctx, wat(t, "loop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.NewWorker(ctx, "t", "loop", 1, m, api.Limits{CPUMillis: 20}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	res, err := s.Run(ctx, w, scheduler.RunConfig{})
+	if api.CodeOf(err) != api.CodeCPULimit {
+		t.Fatalf("loop: %v, want cpu-limit", err)
+	}
+	if res.CPU < 20*time.Millisecond {
+		t.Errorf("stopped after %v of CPU, before its 20 ms", res.CPU)
+	}
+}
+
+// A tenant that floods the host with guests that loop holds every place on
+// the CPU; another tenant's request still gets its turn within a slice,
+// not after the flood.
+func TestFairness(t *testing.T) {
+	rt, hello := newRuntime(t)
+	s := scheduler.New(scheduler.Config{MaxRunning: 1})
+	ctx := context.Background()
+	m, err := rt.Compile(ctx, wat(t, "loop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	loop, err := s.NewWorker(ctx, "a", "loop", 1, m, api.Limits{CPUMillis: 300}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loop.Close()
+	b := newWorker(t, s, rt, hello, "b", "hello", nil)
+	defer b.Close()
+
+	var running sync.WaitGroup
+	var flood sync.WaitGroup
+	var mu sync.Mutex
+	floodDone := 0
+	for range 4 {
+		running.Add(1)
+		flood.Add(1)
+		go func() {
+			defer flood.Done()
+			running.Done()
+			_, err := s.Run(ctx, loop, scheduler.RunConfig{})
+			if api.CodeOf(err) != api.CodeCPULimit {
+				t.Errorf("loop: %v", err)
+			}
+			mu.Lock()
+			floodDone++
+			mu.Unlock()
+		}()
+	}
+	running.Wait()
+	time.Sleep(20 * time.Millisecond) // the flood is on the CPU
+	code, err := serve(s, b)
+	mu.Lock()
+	done := floodDone
+	mu.Unlock()
+	if err != nil || code != 200 {
+		t.Fatalf("b during the flood: %d %v", code, err)
+	}
+	if done > 0 {
+		t.Errorf("b was served after %d of a's 4 looping requests had ended: it waited for them", done)
+	}
+	flood.Wait()
 }

@@ -1,0 +1,150 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Meter measures the CPU time a request's guest uses, and enforces its CPU
+// limit. It reads the CPU clock of the thread the guest runs on
+// (CLOCK_THREAD_CPUTIME_ID), not the wall clock: time the guest spends
+// waiting — for the request body, a slow client, a fetch, its turn on the
+// CPU — is not its CPU time.
+//
+// The guest runs in segments: from the start of a call, or from the end of
+// a pause, to the next check (wedge_runtime.check, which instrumented
+// guests call every few microseconds of work), pause or the end of the
+// call. A goroutine can change threads only where it blocks or yields,
+// which are segment ends; a segment whose thread clock went backwards or
+// faster than the wall clock (the goroutine moved after all, e.g. preempted
+// inside a host function) counts its wall time instead.
+//
+// Host functions that make the guest wait (for the request body, a slow
+// client, a fetch) call Pause before and Resume after. A Meter is used by
+// one request; its methods are not safe for concurrent use, except Used.
+type Meter struct {
+	// Limit is the CPU time the request may use; zero means no limit.
+	Limit time.Duration
+	// Preempt, if set, is called from every check with the CPU time used
+	// since the guest last gave its place up; it may give the guest's
+	// place on the CPU to another request and take it back (the meter is
+	// paused meanwhile), and reports whether it did.
+	Preempt func(sinceLast time.Duration) bool
+	// OnPause and OnResume, if set, are called by Pause (after the
+	// segment ends) and Resume (before the next starts): the scheduler
+	// gives the guest's place on the CPU up while it waits.
+	OnPause, OnResume func()
+
+	mu        sync.Mutex // Used against a run in progress
+	used      time.Duration
+	running   bool
+	cpu0      int64 // thread CPU clock at the segment's start, ns
+	wall0     int64 // monotonic clock at the segment's start, ns
+	sliceMark time.Duration
+	exceeded  bool
+}
+
+// Used returns the CPU time measured so far.
+func (m *Meter) Used() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.used
+}
+
+// start begins a segment on the calling thread.
+func (m *Meter) start() {
+	m.mu.Lock()
+	m.cpu0, m.wall0 = threadCPU(), nanotime()
+	m.running = true
+	m.mu.Unlock()
+}
+
+// stop ends the running segment and adds its CPU time.
+func (m *Meter) stop() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.running {
+		return
+	}
+	m.running = false
+	cpu, wall := threadCPU()-m.cpu0, nanotime()-m.wall0
+	if cpu < 0 || cpu > wall+int64(time.Millisecond) {
+		cpu = wall // the goroutine changed threads: count its wall time
+	}
+	m.used += time.Duration(cpu)
+}
+
+// Pause ends the running segment: the guest waits in a host function.
+func (m *Meter) Pause() {
+	if m == nil {
+		return
+	}
+	m.stop()
+	if m.OnPause != nil {
+		m.OnPause()
+	}
+}
+
+// Resume starts a new segment after Pause, on the calling thread.
+func (m *Meter) Resume() {
+	if m == nil {
+		return
+	}
+	if m.OnResume != nil {
+		m.OnResume()
+	}
+	m.start()
+}
+
+// errCPULimit is how check stops a guest over its CPU limit.
+var errCPULimit = errors.New("stopped: CPU time limit exceeded")
+
+type meterKey struct{}
+
+// withMeter makes m the meter that check finds in ctx.
+func withMeter(ctx context.Context, m *Meter) context.Context {
+	if m == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, meterKey{}, m)
+}
+
+func meterFrom(ctx context.Context) *Meter {
+	m, _ := ctx.Value(meterKey{}).(*Meter)
+	return m
+}
+
+// checkCPU is check's part for the meter: account the segment that ends
+// here, stop the guest if it is over its limit, give the CPU up for a
+// moment (Preempt, or a Gosched) and start a new segment.
+func (m *Meter) check(yield func()) {
+	m.stop()
+	if m.Limit > 0 && m.used >= m.Limit {
+		m.exceeded = true
+		panic(errCPULimit)
+	}
+	if m.Preempt != nil && m.Preempt(m.used-m.sliceMark) {
+		m.sliceMark = m.used
+	} else {
+		yield()
+	}
+	m.start()
+}
+
+// threadCPU reads the calling thread's CPU clock, in nanoseconds.
+func threadCPU() int64 {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts) != nil {
+		return nanotime()
+	}
+	return ts.Nano()
+}
+
+var epoch = time.Now()
+
+// nanotime reads the monotonic clock, in nanoseconds.
+func nanotime() int64 { return int64(time.Since(epoch)) }
