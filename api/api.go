@@ -45,6 +45,18 @@ func (l Limits) WithDefaults() Limits {
 	return d
 }
 
+// Within returns l with its defaults applied and each field lowered to the
+// operator's cap (caps' zero fields meaning the defaults): what a worker
+// runs with on a host whose caps changed after it was deployed.
+func (l Limits) Within(caps Limits) Limits {
+	l, caps = l.WithDefaults(), caps.WithDefaults()
+	l.CPUMillis = min(l.CPUMillis, caps.CPUMillis)
+	l.WallMillis = min(l.WallMillis, caps.WallMillis)
+	l.MemoryMB = min(l.MemoryMB, caps.MemoryMB)
+	l.Subrequests = min(l.Subrequests, caps.Subrequests)
+	return l
+}
+
 // Route is a custom route pattern such as "shop.example.com/api/*".
 type Route struct {
 	Pattern string `json:"pattern" toml:"pattern"`

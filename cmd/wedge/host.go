@@ -33,6 +33,8 @@ type hostConfig struct {
 	instances    string            // "pool" (default), "image" or "fresh"
 	codeBudget   int64             // bytes of compiled code in memory; zero: the runtime's default
 	netfilter    *netfilter.Filter // nil: none (wedge dev)
+	caps         api.Limits        // the most a worker may ask for; zero fields: the defaults
+	sched        scheduler.Config  // admission; its PoolSize and Fresh come from instances
 	xdp          string            // its interface
 	// control enables the control-plane API, with the operator token from
 	// adminToken, or generated on the first start and printed to stderr.
@@ -60,7 +62,7 @@ func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	sc := scheduler.Config{}
+	sc := cfg.sched
 	switch cfg.instances {
 	case "", "pool":
 	case "image":
@@ -96,7 +98,7 @@ func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 	}
 	e := edge.New(edge.Config{Zone: cfg.zone, ServerTiming: cfg.serverTiming, Logger: cfg.log, Metrics: m}, sched)
 	h := &host{cfg: cfg, log: cfg.log, store: st, rt: rt, sched: sched, edge: e, metrics: m}
-	h.rec = &reconciler{store: st, rt: rt, sched: sched, edge: e, log: cfg.log, current: map[workerKey]*scheduler.Worker{}}
+	h.rec = &reconciler{store: st, rt: rt, sched: sched, edge: e, log: cfg.log, caps: cfg.caps, current: map[workerKey]*scheduler.Worker{}}
 	if cfg.control {
 		opHash, err := operatorHash(ctx, st, cfg.adminToken, cfg.stderr)
 		if err != nil {
@@ -105,7 +107,7 @@ func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 		}
 		h.control, err = control.New(control.Config{
 			Store: st, Runtime: rt, OperatorTokenHash: opHash,
-			Host: e.Host, Metrics: m, Logger: cfg.log, Applied: h.rec.waitServing, Netfilter: nf,
+			Host: e.Host, Metrics: m, Logger: cfg.log, Applied: h.rec.waitServing, Netfilter: nf, Limits: cfg.caps,
 		})
 		if err != nil {
 			h.close(ctx)
@@ -160,6 +162,7 @@ type reconciler struct {
 	sched *scheduler.Scheduler
 	edge  *edge.Edge
 	log   *slog.Logger
+	caps  api.Limits // the operator's: workers run within them
 
 	mu       sync.Mutex // serializes sync and guards current and synced
 	current  map[workerKey]*scheduler.Worker
@@ -293,7 +296,9 @@ func (r *reconciler) load(ctx context.Context, w store.Worker, v store.Version) 
 	if d := time.Since(start); d > 10*time.Millisecond {
 		r.log.Info("worker compiled", "tenant", w.Tenant, "worker", w.Name, "version", v.Number, "took", d.Round(time.Millisecond))
 	}
-	return r.sched.NewWorker(ctx, w.Tenant, w.Name, v.Number, m, v.Settings.Limits, envOf(v.Settings), &initLog{log: r.log, tenant: w.Tenant, worker: w.Name})
+	// Caps lowered since the deploy apply to workers deployed before.
+	limits := v.Settings.Limits.Within(r.caps)
+	return r.sched.NewWorker(ctx, w.Tenant, w.Name, v.Number, m, limits, envOf(v.Settings), &initLog{log: r.log, tenant: w.Tenant, worker: w.Name})
 }
 
 // envOf is a worker's environment: its vars, sorted by name.

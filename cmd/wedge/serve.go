@@ -11,11 +11,13 @@ import (
 	"os"
 	"time"
 
+	"github.com/wedgeworks/wedge/api"
 	"github.com/wedgeworks/wedge/cli"
 	"github.com/wedgeworks/wedge/control"
 	"github.com/wedgeworks/wedge/edge"
 	"github.com/wedgeworks/wedge/netfilter"
 	"github.com/wedgeworks/wedge/runtime"
+	"github.com/wedgeworks/wedge/scheduler"
 	"github.com/wedgeworks/wedge/store"
 )
 
@@ -45,6 +47,15 @@ func serveCommand(ctx context.Context, env cli.Env, args []string) int {
 	codeBudget := fs.Int64("code-budget", runtime.DefaultCodeBudget>>20, "MiB of compiled code kept in memory; the least recently used workers' code is reloaded from the disk cache when needed")
 	xdp := fs.String("xdp", "", "attach the XDP packet filter to this interface (native, else generic mode; without it, or where the kernel refuses BPF, the same rules apply in userspace at the edge listener)")
 	xdpPins := fs.String("xdp-pins", netfilter.DefaultPinDir, "where the XDP program's link and maps are pinned, so that a restart takes them over without a gap")
+	var caps api.Limits
+	fs.IntVar(&caps.CPUMillis, "max-cpu-ms", api.DefaultLimits.CPUMillis, "the most CPU time per request a worker may ask for (limits.cpu_ms); deploys asking for more are refused")
+	fs.IntVar(&caps.WallMillis, "max-wall-ms", api.DefaultLimits.WallMillis, "the most wall time per request a worker may ask for (limits.wall_ms)")
+	fs.IntVar(&caps.MemoryMB, "max-memory-mb", api.DefaultLimits.MemoryMB, "the most linear memory per instance a worker may ask for (limits.memory_mb)")
+	fs.IntVar(&caps.Subrequests, "max-subrequests", api.DefaultLimits.Subrequests, "the most fetch calls per request a worker may ask for (limits.subrequests)")
+	tenantRPS := fs.Float64("tenant-rps", 0, "requests per second one tenant may make across its workers (a token bucket; 0: no limit); beyond it, 429 rate-limited")
+	tenantBurst := fs.Int("tenant-burst", 0, "the burst of --tenant-rps (0: one second's worth)")
+	maxConcurrency := fs.Int("max-concurrency", 256, "requests served at once on this host; beyond it, requests wait up to 1 s, then 503 overloaded")
+	tenantConcurrency := fs.Int("tenant-concurrency", 0, "requests one tenant may have in flight at once (0: half of --max-concurrency); beyond it, 503 overloaded")
 	instances := fs.String("instances", "pool", "how requests get instances: pool (reset to the image and reused), image (a new one from the image each time) or fresh (full instantiation each time; for comparisons)")
 	fs.Usage = func() {
 		fmt.Fprint(env.Stdout, serveUsage)
@@ -66,6 +77,10 @@ func serveCommand(ctx context.Context, env cli.Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "error: --log-level %q: use debug, info, warn or error\n", *logLevel)
 		return cli.ExitUsage
 	}
+	if caps.CPUMillis <= 0 || caps.WallMillis <= 0 || caps.MemoryMB <= 0 || caps.Subrequests < 0 || *tenantRPS < 0 || *tenantBurst < 0 || *maxConcurrency <= 0 || *tenantConcurrency < 0 {
+		fmt.Fprintln(env.Stderr, "error: --max-cpu-ms, --max-wall-ms, --max-memory-mb and --max-concurrency must be positive, the other limits not negative")
+		return cli.ExitUsage
+	}
 	if *codeBudget <= 0 {
 		fmt.Fprintf(env.Stderr, "error: --code-budget %d: give a positive number of MiB\n", *codeBudget)
 		return cli.ExitUsage
@@ -75,6 +90,10 @@ func serveCommand(ctx context.Context, env cli.Env, args []string) int {
 	err := serve(ctx, serveConfig{
 		httpAddr: *httpAddr, adminAddr: *adminAddr, dataDir: *dataDir, zone: *zone,
 		serverTiming: *serverTiming, instances: *instances, codeBudget: *codeBudget << 20, xdp: *xdp, xdpPins: *xdpPins,
+		caps: caps, sched: scheduler.Config{
+			MaxConcurrency: *maxConcurrency, TenantConcurrency: *tenantConcurrency,
+			TenantRate: *tenantRPS, TenantBurst: *tenantBurst,
+		},
 		adminToken: env.Getenv("WEDGE_ADMIN_TOKEN"), log: log, stderr: env.Stderr,
 	})
 	if err != nil {
@@ -90,6 +109,8 @@ type serveConfig struct {
 	instances                          string
 	codeBudget                         int64 // bytes
 	xdp, xdpPins                       string
+	caps                               api.Limits
+	sched                              scheduler.Config
 	adminToken                         string
 	log                                *slog.Logger
 	stderr                             io.Writer
@@ -126,7 +147,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	h, err := newHost(ctx, hostConfig{
 		dataDir: cfg.dataDir, zone: cfg.zone, serverTiming: cfg.serverTiming, instances: cfg.instances,
 		codeBudget: cfg.codeBudget, control: true, adminToken: cfg.adminToken, stderr: cfg.stderr, log: cfg.log,
-		netfilter: filter, xdp: cfg.xdp,
+		netfilter: filter, xdp: cfg.xdp, caps: cfg.caps, sched: cfg.sched,
 	})
 	if err != nil {
 		edgeLn.Close()
