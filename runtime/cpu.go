@@ -34,6 +34,11 @@ type Meter struct {
 	// place on the CPU to another request and take it back (the meter is
 	// paused meanwhile), and reports whether it did.
 	Preempt func(sinceLast time.Duration) bool
+	// Waiting, if set, is asked at every check whether another request
+	// waits for this one's place right now; when it does, the check
+	// accounts the CPU time and calls Preempt at once instead of at the
+	// next full check (every fullCheckEvery checks). It must be cheap.
+	Waiting func() bool
 	// OnPause and OnResume, if set, are called by Pause (after the
 	// segment ends) and Resume (before the next starts): the scheduler
 	// gives the guest's place on the CPU up while it waits.
@@ -46,7 +51,13 @@ type Meter struct {
 	wall0     int64 // monotonic clock at the segment's start, ns
 	sliceMark time.Duration
 	exceeded  bool
+	checks    int // checks since the last full one
 }
+
+// fullCheckEvery is how often a check reads the CPU clock, tests the
+// limit and yields (Preempt or Gosched): every so many checks, about every
+// 10–100 µs of guest work. The checks in between only ask Waiting.
+const fullCheckEvery = 8
 
 // Used returns the CPU time measured so far.
 func (m *Meter) Used() time.Duration {
@@ -122,6 +133,10 @@ func meterFrom(ctx context.Context) *Meter {
 // here, stop the guest if it is over its limit, give the CPU up for a
 // moment (Preempt, or a Gosched) and start a new segment.
 func (m *Meter) check(yield func()) {
+	if m.checks++; m.checks < fullCheckEvery && (m.Waiting == nil || !m.Waiting()) {
+		return
+	}
+	m.checks = 0
 	m.stop()
 	if m.Limit > 0 && m.used >= m.Limit {
 		m.exceeded = true

@@ -36,9 +36,10 @@ type Config struct {
 	Fresh bool
 	// MaxRunning is how many guests may execute at once; a request whose
 	// guest waits in a blocking hostcall (reading the body, writing to a
-	// slow client) gives its place up meanwhile (Yield, Resume). Zero
-	// means GOMAXPROCS: more guests on the CPU at once only add instances
-	// and cache misses, not throughput. Places go round-robin across the
+	// slow client) gives its place up meanwhile (the Meter's Pause and
+	// Resume). Zero means GOMAXPROCS-1 (at least 1): more guests on the
+	// CPU at once only add instances and cache misses, and one P stays
+	// free to read the network. Places go round-robin across the
 	// tenants waiting for one, and a guest that runs on gives its place up
 	// after each Slice of CPU time when others wait.
 	MaxRunning int
@@ -112,7 +113,11 @@ func New(cfg Config) *Scheduler {
 		cfg.MaxPooled = 1024
 	}
 	if cfg.MaxRunning <= 0 {
-		cfg.MaxRunning = goruntime.GOMAXPROCS(0)
+		// One P stays free for the network: Go polls it only when a P
+		// runs out of work, so guests busy on every P (they yield with
+		// Gosched, which requeues them first) would leave new requests
+		// unread until sysmon's poll, every 10 ms.
+		cfg.MaxRunning = max(1, goruntime.GOMAXPROCS(0)-1)
 	}
 	if cfg.Slice <= 0 {
 		cfg.Slice = 2 * time.Millisecond
@@ -401,6 +406,7 @@ func (s *Scheduler) Run(ctx context.Context, w *Worker, rc runtime.RunConfig) (r
 	}
 	if rc.Meter.Preempt == nil {
 		rc.Meter.Preempt = func(used time.Duration) bool { return s.preempt(w.Tenant, used) }
+		rc.Meter.Waiting = func() bool { return s.cpu.starved.Load() > 0 }
 		rc.Meter.OnPause = func() { s.cpu.release(w.Tenant) }
 		rc.Meter.OnResume = func() { s.cpu.acquire(context.Background(), w.Tenant, -1) }
 	}

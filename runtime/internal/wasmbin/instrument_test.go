@@ -74,7 +74,7 @@ func wantCheck(budget, check uint32) []byte {
 	b := appendU32(nil, budget)
 	return cat(
 		[]byte{0x23}, b, []byte{0x41, 0x01, 0x6b}, []byte{0x24}, b, []byte{0x23}, b, []byte{0x45, 0x04, 0x40},
-		[]byte{0x41, 0x90, 0xce, 0x00}, []byte{0x24}, b, []byte{0x10}, appendU32(nil, check), []byte{0x0b},
+		[]byte{0x41, 0xd0, 0x0f}, []byte{0x24}, b, []byte{0x10}, appendU32(nil, check), []byte{0x0b},
 	)
 }
 
@@ -193,7 +193,7 @@ func checkInstrumentedWith(t testing.TB, wasm, out []byte, info *Info, opts Inst
 		oldGlobals = []byte{0}
 	}
 	n, _, _ = readU32(oldGlobals, 0)
-	if g, _, _ := readU32(newGlobals, 0); g != n+1 || !bytes.HasSuffix(newGlobals, []byte{i32, 1, 0x41, 0x90, 0xce, 0x00, 0x0b}) {
+	if g, _, _ := readU32(newGlobals, 0); g != n+1 || !bytes.HasSuffix(newGlobals, []byte{i32, 1, 0x41, 0xd0, 0x0f, 0x0b}) {
 		t.Errorf("global section % x, want %d globals ending with the budget", newGlobals, n+1)
 	}
 	return checkChecks(t, wasm, out, info)

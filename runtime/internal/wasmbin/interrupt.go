@@ -64,7 +64,7 @@ const (
 
 	// CheckInterval is the number of checks (loop iterations and function
 	// entries) between two calls to the check function.
-	CheckInterval = 10000
+	CheckInterval = 2000
 )
 
 // codeScan is what the decoding of a module's function bodies tells

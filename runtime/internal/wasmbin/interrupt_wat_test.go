@@ -46,12 +46,12 @@ func unInstrument(t *testing.T, text string, check, budget uint32, types int) (s
 	t.Helper()
 	b, c := strconv.Itoa(int(budget)), strconv.Itoa(int(check))
 	checkLines := regexp.MustCompile(`(?m)^ *global\.get ` + b + `\n *i32\.const 1\n *i32\.sub\n *global\.set ` + b + `\n *global\.get ` + b +
-		`\n *i32\.eqz\n *if  ;; label = @\d+\n *i32\.const 10000\n *global\.set ` + b + `\n *call ` + c + `\n *end\n`)
+		`\n *i32\.eqz\n *if  ;; label = @\d+\n *i32\.const 2000\n *global\.set ` + b + `\n *call ` + c + `\n *end\n`)
 	checks := len(checkLines.FindAllStringIndex(text, -1))
 	text = checkLines.ReplaceAllString(text, "")
 	for _, re := range []string{
 		`(?m)^  \(import "wedge_runtime" "check" \(func \(;` + c + `;\) \(type \d+\)\)\)\n`,
-		`(?m)^  \(global \(;` + b + `;\) \(mut i32\) \(i32\.const 10000\)\)\n`,
+		`(?m)^  \(global \(;` + b + `;\) \(mut i32\) \(i32\.const 2000\)\)\n`,
 		`(?m)^  \(export "__wedge_[^"]*" \([^)]*\)\)\n`,
 	} {
 		text = regexp.MustCompile(re).ReplaceAllString(text, "")
