@@ -18,6 +18,7 @@ type Metrics struct {
 	errors      *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	instantiate *prometheus.HistogramVec
+	cpu         *prometheus.HistogramVec
 	deploys     *prometheus.CounterVec
 }
 
@@ -47,12 +48,17 @@ func New() *Metrics {
 			Help:    "Time to make a request's fresh instance ready.",
 			Buckets: latencyBuckets,
 		}, []string{"tenant", "worker"}),
+		cpu: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "wedge_request_cpu_seconds",
+			Help:    "CPU time of a request's guest, read from its thread's CPU clock.",
+			Buckets: latencyBuckets,
+		}, []string{"tenant", "worker"}),
 		deploys: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wedge_deploys_total",
 			Help: "Worker uploads by result (ok, invalid, error).",
 		}, []string{"result"}),
 	}
-	m.reg.MustRegister(m.requests, m.errors, m.duration, m.instantiate, m.deploys,
+	m.reg.MustRegister(m.requests, m.errors, m.duration, m.instantiate, m.cpu, m.deploys,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -117,6 +123,14 @@ func (m *Metrics) Request(tenant, worker string, status int, code string, total,
 	if instantiate > 0 {
 		m.instantiate.WithLabelValues(tenant, worker).Observe(instantiate.Seconds())
 	}
+}
+
+// RequestCPU records the CPU time a request's guest used.
+func (m *Metrics) RequestCPU(tenant, worker string, cpu time.Duration) {
+	if m == nil {
+		return
+	}
+	m.cpu.WithLabelValues(tenant, worker).Observe(cpu.Seconds())
 }
 
 // Deploy records a worker upload's result: "ok", "invalid" or "error".
