@@ -15,10 +15,14 @@ const ModuleName = "wedge_v1"
 
 // Error codes returned to the guest (docs/abi.md).
 const (
-	codeBadState = -1
-	codeInvalid  = -2
-	codeIO       = -3
-	codeTooLarge = -4
+	codeBadState  = -1
+	codeInvalid   = -2
+	codeIO        = -3
+	codeTooLarge  = -4
+	codeDenied    = -5
+	codeLimit     = -6
+	codeNotFound  = -7
+	codeBadHandle = -8
 )
 
 // maxIO bounds one read or write so that its count fits the i32 result.
@@ -35,6 +39,8 @@ type Module struct{}
 func (Module) ModuleName() string { return ModuleName }
 
 var (
+	i32x6 = []wapi.ValueType{wapi.ValueTypeI32, wapi.ValueTypeI32, wapi.ValueTypeI32, wapi.ValueTypeI32, wapi.ValueTypeI32, wapi.ValueTypeI32}
+	i32x3 = []wapi.ValueType{wapi.ValueTypeI32, wapi.ValueTypeI32, wapi.ValueTypeI32}
 	i32x2 = []wapi.ValueType{wapi.ValueTypeI32, wapi.ValueTypeI32}
 	i32   = []wapi.ValueType{wapi.ValueTypeI32}
 )
@@ -46,6 +52,18 @@ func (Module) ExportFunctions(export func(name string, fn wapi.GoModuleFunction,
 	export("response_head", wapi.GoModuleFunc(responseHead), i32x2, i32)
 	export("response_body_write", wapi.GoModuleFunc(responseBodyWrite), i32x2, i32)
 	export("response_flush", wapi.GoModuleFunc(responseFlush), nil, i32)
+
+	export("fetch_send", wapi.GoModuleFunc(fetchSend), i32x2, i32)
+	export("fetch_body_write", wapi.GoModuleFunc(fetchBodyWrite), i32x3, i32)
+	export("fetch_body_close", wapi.GoModuleFunc(fetchBodyClose), i32, i32)
+	export("fetch_response_head", wapi.GoModuleFunc(fetchResponseHead), i32x3, i32)
+	export("fetch_body_read", wapi.GoModuleFunc(fetchBodyRead), i32x3, i32)
+	export("fetch_close", wapi.GoModuleFunc(fetchClose), i32, i32)
+	export("cache_match", wapi.GoModuleFunc(cacheMatch), i32x2, i32)
+	export("cache_put", wapi.GoModuleFunc(cachePut), i32x6, i32)
+	export("cache_delete", wapi.GoModuleFunc(cacheDelete), i32x2, i32)
+	export("cache_fetch", wapi.GoModuleFunc(cacheFetch), i32x2, i32)
+	export("error_message", wapi.GoModuleFunc(errorMessage), i32x2, i32)
 }
 
 // guestBytes returns the guest's memory at [ptr, ptr+n) without copying, or

@@ -12,9 +12,11 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	wapi "github.com/tetratelabs/wazero/api"
 
+	"github.com/wedgeworks/wedge/cache"
 	"github.com/wedgeworks/wedge/hostapi"
 	"github.com/wedgeworks/wedge/runtime"
 )
@@ -37,16 +39,31 @@ const (
 	kindResponseFlush
 	kindGrow // memory.grow by ptr pages
 	kindPoke // no hostcall: the probe writes data at ptr
+	kindFetchSend
+	kindFetchBodyWrite
+	kindFetchBodyClose
+	kindFetchResponseHead
+	kindFetchBodyRead
+	kindFetchClose
+	kindCacheMatch
+	kindCachePut
+	kindCacheDelete
+	kindCacheFetch
+	kindErrorMessage
 )
 
 const pageSize = 65536
 
 // step is one step of a script. data, if set, is written at ptr before the
-// step runs.
+// step runs (data2 at p2, data3 at p3). h is a handle; p2, l2, p3 and l3
+// are cache_put's other buffers.
 type step struct {
-	kind     int32
-	ptr, len uint32
-	data     []byte
+	kind           int32
+	ptr, len       uint32
+	data           []byte
+	h              int32
+	p2, l2, p3, l3 uint32
+	data2, data3   []byte
 }
 
 func requestHead(ptr, n uint32) step     { return step{kind: kindRequestHead, ptr: ptr, len: n} }
@@ -103,22 +120,24 @@ func probeOp(ctx context.Context, mod wapi.Module, stack []uint64) {
 	}
 	st := s.steps[i]
 	mem := mod.Memory()
-	if st.data != nil && !mem.Write(st.ptr, st.data) {
-		panic(fmt.Sprintf("probe: step %d pokes %d bytes at %#x, outside memory", i, len(st.data), st.ptr))
+	for _, p := range []struct {
+		at   uint32
+		data []byte
+	}{{st.ptr, st.data}, {st.p2, st.data2}, {st.p3, st.data3}} {
+		if p.data != nil && !mem.Write(p.at, p.data) {
+			panic(fmt.Sprintf("probe: step %d pokes %d bytes at %#x, outside memory", i, len(p.data), p.at))
+		}
 	}
 	all, _ := mem.Read(0, mem.Size())
 	s.snap = append(s.snap[:0], all...)
 	stack[0] = uint64(uint32(st.kind))
 }
 
-// arg(i, k) -> step i's pointer (k = 0) or length.
+// arg(i, k) -> step i's argument k: 0 pointer, 1 length, 2 handle, 3 p2,
+// 4 l2, 5 p3, 6 l3.
 func probeArg(ctx context.Context, mod wapi.Module, stack []uint64) {
 	st := scriptFrom(ctx).steps[uint32(stack[0])]
-	if stack[1] == 0 {
-		stack[0] = uint64(st.ptr)
-	} else {
-		stack[0] = uint64(st.len)
-	}
+	stack[0] = uint64([]uint32{st.ptr, st.len, uint32(st.h), st.p2, st.l2, st.p3, st.l3}[stack[1]])
 }
 
 // done(i, result): records the result and checks memory.
@@ -136,13 +155,13 @@ func probeDone(ctx context.Context, mod wapi.Module, stack []uint64) {
 	// The window the host was allowed to write: [lo, hi).
 	lo, hi := uint64(st.ptr), uint64(st.ptr)
 	switch st.kind {
-	case kindResponseFlush, kindPoke:
+	case kindResponseFlush, kindPoke, kindFetchBodyClose, kindFetchClose:
 		lo, hi = 0, 0 // no buffer
-	case kindRequestHead:
+	case kindRequestHead, kindFetchResponseHead, kindErrorMessage:
 		if r >= 0 && uint32(r) <= st.len {
 			hi += uint64(r)
 		}
-	case kindRequestBodyRead:
+	case kindRequestBodyRead, kindFetchBodyRead:
 		if r > 0 && uint32(r) > st.len {
 			errorf("read more than asked for")
 		} else if r > 0 {
@@ -205,6 +224,13 @@ type runOptions struct {
 	noRequest  bool          // run without a hostapi.Request in the context
 	request    *http.Request // instead of newRequest's
 	beforeHead func(http.Header)
+	// For the outbound calls: Request's fields of the same names.
+	egress         *hostapi.Egress
+	cache          *cache.Cache
+	tenant         string
+	maxSubrequests int
+	yield, resume  func()
+	wallTime       time.Duration
 }
 
 // newRequest is the request the tests serve; testHead is its encoded head.
@@ -246,10 +272,14 @@ func runScript(t testing.TB, steps []step, o runOptions) run {
 		if hr == nil {
 			hr = newRequest(body, -1)
 		}
-		req = &hostapi.Request{W: rec, R: hr, MaxBody: o.maxBody, BeforeHead: o.beforeHead}
+		req = &hostapi.Request{W: rec, R: hr, MaxBody: o.maxBody, BeforeHead: o.beforeHead,
+			Egress: o.egress, Cache: o.cache, Tenant: o.tenant, MaxSubrequests: o.maxSubrequests, Yield: o.yield, Resume: o.resume}
 		ctx = hostapi.NewContext(ctx, req)
 	}
-	_, err := opsModule(t).Run(ctx, runtime.RunConfig{})
+	_, err := opsModule(t).Run(ctx, runtime.RunConfig{WallTime: o.wallTime})
+	if req != nil {
+		req.Close() // as the edge does
+	}
 	return run{script: s, req: req, rec: rec, err: err}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/wedgeworks/wedge/api"
+	"github.com/wedgeworks/wedge/cache"
 )
 
 // Request is one HTTP request's state as the guest sees it.
@@ -23,9 +24,24 @@ type Request struct {
 	// the head is sent, e.g. to add Server-Timing.
 	BeforeHead func(h http.Header)
 	// Yield and Resume, if set, bracket every hostcall that may block on
-	// the client (reading the body, writing or flushing the response), so
-	// that the scheduler can run another guest meanwhile.
+	// the client (reading the body, writing or flushing the response) or
+	// on the network (outbound requests, their bodies, a shared cache
+	// fill), so that the scheduler can run another guest meanwhile.
 	Yield, Resume func()
+	// Tenant is the worker's tenant: the cache keeps tenants' entries
+	// apart.
+	Tenant string
+	// Egress makes the guest's outbound requests and decides where they
+	// may go. Nil means a host-wide default with the zero EgressConfig
+	// (globally routable addresses only).
+	Egress *Egress
+	// Cache is the edge cache. Nil means none: cache_match finds
+	// nothing, cache_put stores nothing, cache_fetch always fetches.
+	Cache *cache.Cache
+	// MaxSubrequests caps the outbound requests (fetch_send, cache_fetch)
+	// of this request; past it they fail with ELIMIT. Zero means
+	// api.DefaultLimits.Subrequests.
+	MaxSubrequests int
 
 	head      []byte // encoded request head, built on first use
 	bodyRead  int64
@@ -34,6 +50,11 @@ type Request struct {
 	headSent  bool
 	bodyBytes int64
 	err       error // set when the host stopped the guest for a reason of its own
+
+	handles     []*handle // open handles
+	lastHandle  int32     // the last handle number given out; numbers are not reused
+	subrequests int
+	errMsg      string // the latest failure's message, for error_message
 }
 
 type ctxKey struct{}

@@ -24,8 +24,24 @@ WEDGE_IMPORT("response_head") int32_t wedge_response_head(const uint8_t *buf, ui
 WEDGE_IMPORT("response_body_write") int32_t wedge_response_body_write(const uint8_t *buf, uint32_t len);
 WEDGE_IMPORT("response_flush") int32_t wedge_response_flush(void);
 
+/* Outbound requests and the edge cache (docs/abi.md): handles are per request. */
+WEDGE_IMPORT("fetch_send") int32_t wedge_fetch_send(const uint8_t *head, uint32_t len);
+WEDGE_IMPORT("fetch_body_write") int32_t wedge_fetch_body_write(int32_t handle, const uint8_t *buf, uint32_t len);
+WEDGE_IMPORT("fetch_body_close") int32_t wedge_fetch_body_close(int32_t handle);
+WEDGE_IMPORT("fetch_response_head") int32_t wedge_fetch_response_head(int32_t handle, uint8_t *buf, uint32_t cap);
+WEDGE_IMPORT("fetch_body_read") int32_t wedge_fetch_body_read(int32_t handle, uint8_t *buf, uint32_t cap);
+WEDGE_IMPORT("fetch_close") int32_t wedge_fetch_close(int32_t handle);
+WEDGE_IMPORT("cache_match") int32_t wedge_cache_match(const uint8_t *head, uint32_t len);
+WEDGE_IMPORT("cache_put") int32_t wedge_cache_put(const uint8_t *req, uint32_t req_len, const uint8_t *resp, uint32_t resp_len, const uint8_t *body, uint32_t body_len);
+WEDGE_IMPORT("cache_delete") int32_t wedge_cache_delete(const uint8_t *head, uint32_t len);
+WEDGE_IMPORT("cache_fetch") int32_t wedge_cache_fetch(const uint8_t *head, uint32_t len);
+WEDGE_IMPORT("error_message") int32_t wedge_error_message(uint8_t *buf, uint32_t cap);
+
 /* Error codes returned by the functions above. */
-enum { WEDGE_EBADSTATE = -1, WEDGE_EINVAL = -2, WEDGE_EIO = -3, WEDGE_ETOOLARGE = -4 };
+enum {
+	WEDGE_EBADSTATE = -1, WEDGE_EINVAL = -2, WEDGE_EIO = -3, WEDGE_ETOOLARGE = -4,
+	WEDGE_EDENIED = -5, WEDGE_ELIMIT = -6, WEDGE_ENOTFOUND = -7, WEDGE_EBADHANDLE = -8
+};
 
 /* A view of one string inside a head. */
 typedef struct { const uint8_t *ptr; uint32_t len; } wedge_str;

@@ -34,6 +34,21 @@
 // the client. Like net/http, the Content-Type is sniffed from the first bytes
 // when the handler did not set one.
 //
+// # Outbound requests and the edge cache
+//
+// Fetch sends an HTTP request from the worker, and Transport lets an
+// http.Client do so (following redirects): both bodies are streamed. The
+// host refuses addresses that are not globally routable (loopback,
+// private, link-local, ...) unless its operator allows them
+// (ErrEgressDenied), and limits how many outbound requests one request
+// may make (ErrLimit; 50 unless wedge.toml's [limits] subrequests says
+// otherwise).
+//
+// Cache returns the tenant's edge cache: Match, Put and Delete by request,
+// following HTTP's caching rules, and Fetch, which answers from the cache
+// or fetches and stores, with concurrent misses for one URL sharing one
+// origin request across all of the tenant's requests on the host.
+//
 // Logs: anything written to os.Stdout, os.Stderr or through package log goes
 // to the worker's logs. Vars and secrets are environment variables
 // (os.Getenv).

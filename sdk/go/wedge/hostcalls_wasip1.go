@@ -22,8 +22,45 @@ func responseBodyWrite(buf unsafe.Pointer, length uint32) int32
 //go:wasmimport wedge_v1 response_flush
 func responseFlush() int32
 
+//go:wasmimport wedge_v1 fetch_send
+func fetchSend(head unsafe.Pointer, length uint32) int32
+
+//go:wasmimport wedge_v1 fetch_body_write
+func fetchBodyWrite(h int32, buf unsafe.Pointer, length uint32) int32
+
+//go:wasmimport wedge_v1 fetch_body_close
+func fetchBodyClose(h int32) int32
+
+//go:wasmimport wedge_v1 fetch_response_head
+func fetchResponseHead(h int32, buf unsafe.Pointer, capacity uint32) int32
+
+//go:wasmimport wedge_v1 fetch_body_read
+func fetchBodyRead(h int32, buf unsafe.Pointer, capacity uint32) int32
+
+//go:wasmimport wedge_v1 fetch_close
+func fetchClose(h int32) int32
+
+//go:wasmimport wedge_v1 cache_match
+func cacheMatch(head unsafe.Pointer, length uint32) int32
+
+//go:wasmimport wedge_v1 cache_put
+func cachePut(req unsafe.Pointer, reqLen uint32, resp unsafe.Pointer, respLen uint32, body unsafe.Pointer, bodyLen uint32) int32
+
+//go:wasmimport wedge_v1 cache_delete
+func cacheDelete(head unsafe.Pointer, length uint32) int32
+
+//go:wasmimport wedge_v1 cache_fetch
+func cacheFetch(head unsafe.Pointer, length uint32) int32
+
+//go:wasmimport wedge_v1 error_message
+func errorMessage(buf unsafe.Pointer, capacity uint32) int32
+
 // wasmHost is the host: the wedge_v1 imports.
 type wasmHost struct{}
+
+// defaultHost serves the calls made outside wedge_handle's own request
+// and response: Fetch, Cache.
+var defaultHost host = wasmHost{}
 
 func ptr(b []byte) unsafe.Pointer {
 	if len(b) == 0 {
@@ -37,6 +74,26 @@ func (wasmHost) requestBodyRead(buf []byte) int32 { return requestBodyRead(ptr(b
 func (wasmHost) responseHead(head []byte) int32   { return responseHead(ptr(head), uint32(len(head))) }
 func (wasmHost) responseBodyWrite(p []byte) int32 { return responseBodyWrite(ptr(p), uint32(len(p))) }
 func (wasmHost) responseFlush() int32             { return responseFlush() }
+
+func (wasmHost) fetchSend(head []byte) int32 { return fetchSend(ptr(head), uint32(len(head))) }
+func (wasmHost) fetchBodyWrite(h int32, p []byte) int32 {
+	return fetchBodyWrite(h, ptr(p), uint32(len(p)))
+}
+func (wasmHost) fetchBodyClose(h int32) int32 { return fetchBodyClose(h) }
+func (wasmHost) fetchResponseHead(h int32, buf []byte) int32 {
+	return fetchResponseHead(h, ptr(buf), uint32(len(buf)))
+}
+func (wasmHost) fetchBodyRead(h int32, buf []byte) int32 {
+	return fetchBodyRead(h, ptr(buf), uint32(len(buf)))
+}
+func (wasmHost) fetchClose(h int32) int32     { return fetchClose(h) }
+func (wasmHost) cacheMatch(head []byte) int32 { return cacheMatch(ptr(head), uint32(len(head))) }
+func (wasmHost) cachePut(reqHead, respHead, body []byte) int32 {
+	return cachePut(ptr(reqHead), uint32(len(reqHead)), ptr(respHead), uint32(len(respHead)), ptr(body), uint32(len(body)))
+}
+func (wasmHost) cacheDelete(head []byte) int32 { return cacheDelete(ptr(head), uint32(len(head))) }
+func (wasmHost) cacheFetch(head []byte) int32  { return cacheFetch(ptr(head), uint32(len(head))) }
+func (wasmHost) errorMessage(buf []byte) int32 { return errorMessage(ptr(buf), uint32(len(buf))) }
 
 // wedgeHandle is called by the host once per request.
 //

@@ -31,7 +31,10 @@ func warmUp() {
 }
 
 // nullHost serves one canned request head and discards the response.
-type nullHost struct{ head []byte }
+type nullHost struct {
+	unsupported
+	head []byte
+}
 
 func (h *nullHost) requestHead(buf []byte) int32 {
 	copy(buf, h.head)

@@ -26,14 +26,30 @@ type host interface {
 	responseHead(head []byte) int32
 	responseBodyWrite(p []byte) int32
 	responseFlush() int32
+
+	fetchSend(head []byte) int32
+	fetchBodyWrite(h int32, p []byte) int32
+	fetchBodyClose(h int32) int32
+	fetchResponseHead(h int32, buf []byte) int32
+	fetchBodyRead(h int32, buf []byte) int32
+	fetchClose(h int32) int32
+	cacheMatch(head []byte) int32
+	cachePut(reqHead, respHead, body []byte) int32
+	cacheDelete(head []byte) int32
+	cacheFetch(head []byte) int32
+	errorMessage(buf []byte) int32
 }
 
 // Error codes of the ABI (docs/abi.md).
 const (
-	codeBadState = -1
-	codeInvalid  = -2
-	codeIO       = -3
-	codeTooLarge = -4
+	codeBadState  = -1
+	codeInvalid   = -2
+	codeIO        = -3
+	codeTooLarge  = -4
+	codeDenied    = -5
+	codeLimit     = -6
+	codeNotFound  = -7
+	codeBadHandle = -8
 )
 
 func codeError(op string, c int32) error {

@@ -11,14 +11,15 @@ import (
 
 // fakeHost plays the host side of the ABI in memory.
 type fakeHost struct {
-	head    []byte
-	body    *strings.Reader
-	status  int
-	header  http.Header
-	out     bytes.Buffer
-	writes  int
-	flushes int
-	heads   int
+	unsupported // no outbound calls: fetchHost has them
+	head        []byte
+	body        *strings.Reader
+	status      int
+	header      http.Header
+	out         bytes.Buffer
+	writes      int
+	flushes     int
+	heads       int
 }
 
 func newFakeHost(method, url, body string, header ...string) *fakeHost {
