@@ -8,5 +8,11 @@
 // path takes no lock. Worker W of tenant T answers at W.T.<zone>; the Host
 // header is matched without its port, case-insensitively.
 //
+// Each request's host state (hostapi.Request) carries the worker's tenant
+// and subrequest limit, the Edge's one hostapi.Egress (a transport shared
+// by all requests and tenants, and the egress policy of Config.Egress) and
+// Config.Cache; what the guest leaves open of its outbound requests is
+// closed when the request ends.
+//
 // An Edge is safe for concurrent use.
 package edge

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wedgeworks/wedge/api"
+	"github.com/wedgeworks/wedge/cache"
 	"github.com/wedgeworks/wedge/hostapi"
 	"github.com/wedgeworks/wedge/metrics"
 	"github.com/wedgeworks/wedge/scheduler"
@@ -33,6 +34,15 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics records requests; nil records nothing.
 	Metrics *metrics.Metrics
+	// Egress configures the workers' outbound requests (wedge.Fetch): the
+	// zero value lets them reach globally routable addresses only;
+	// Egress.Allow opens more ranges (--egress-allow).
+	Egress hostapi.EgressConfig
+	// Cache is the edge cache that workers use through wedge.Cache(),
+	// shared by all tenants (each sees only its own entries). Nil means
+	// none: Match always misses, Put stores nothing and Cache().Fetch
+	// goes to the origin every time (no coalescing).
+	Cache *cache.Cache
 }
 
 // DefaultZone is the zone used when Config.Zone is empty.
@@ -45,6 +55,8 @@ type Edge struct {
 	maxBody      int64
 	log          *slog.Logger
 	metrics      *metrics.Metrics
+	egress       *hostapi.Egress
+	cache        *cache.Cache
 	sched        *scheduler.Scheduler
 	table        atomic.Pointer[Table]
 }
@@ -58,6 +70,8 @@ func New(cfg Config, s *scheduler.Scheduler) *Edge {
 		maxBody:      cfg.MaxBodyBytes,
 		log:          cfg.Logger,
 		metrics:      cfg.Metrics,
+		egress:       hostapi.NewEgress(cfg.Egress),
+		cache:        cfg.Cache,
 		sched:        s,
 	}
 	if e.zone == "" {
@@ -144,7 +158,11 @@ func (e *Edge) serve(rw http.ResponseWriter, r *http.Request, w *scheduler.Worke
 	// The request's CPU meter: blocking hostcalls pause it (and give the
 	// guest's place on the CPU up) while the guest waits.
 	meter := &scheduler.Meter{}
-	req := &hostapi.Request{W: rw, R: r, MaxBody: e.maxBody, Yield: meter.Pause, Resume: meter.Resume}
+	req := &hostapi.Request{
+		W: rw, R: r, MaxBody: e.maxBody, Yield: meter.Pause, Resume: meter.Resume,
+		Tenant: w.Tenant, Egress: e.egress, Cache: e.cache, MaxSubrequests: w.Limits.Subrequests,
+	}
+	defer req.Close() // what the guest left open: round trips, response bodies
 	var instantiate time.Duration
 	var execStart time.Time
 	if e.serverTiming {

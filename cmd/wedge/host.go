@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wedgeworks/wedge/api"
+	"github.com/wedgeworks/wedge/cache"
 	"github.com/wedgeworks/wedge/control"
 	"github.com/wedgeworks/wedge/edge"
 	"github.com/wedgeworks/wedge/hostapi"
@@ -35,6 +37,8 @@ type hostConfig struct {
 	netfilter    *netfilter.Filter // nil: none (wedge dev)
 	caps         api.Limits        // the most a worker may ask for; zero fields: the defaults
 	sched        scheduler.Config  // admission; its PoolSize and Fresh come from instances
+	egressAllow  []netip.Prefix    // ranges workers' fetch may reach besides public addresses
+	cacheBytes   int64             // the edge cache's size; zero: its default
 	xdp          string            // its interface
 	// control enables the control-plane API, with the operator token from
 	// adminToken, or generated on the first start and printed to stderr.
@@ -54,6 +58,7 @@ type host struct {
 	edge    *edge.Edge
 	control *control.Server
 	metrics *metrics.Metrics
+	cache   *cache.Cache
 	rec     *reconciler
 }
 
@@ -96,8 +101,17 @@ func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 		rt.Close(ctx)
 		return nil, err
 	}
-	e := edge.New(edge.Config{Zone: cfg.zone, ServerTiming: cfg.serverTiming, Logger: cfg.log, Metrics: m}, sched)
-	h := &host{cfg: cfg, log: cfg.log, store: st, rt: rt, sched: sched, edge: e, metrics: m}
+	edgeCache, err := cache.New(cache.Config{MaxBytes: cfg.cacheBytes})
+	if err != nil {
+		st.Close()
+		rt.Close(ctx)
+		return nil, fmt.Errorf("edge cache: %w", err)
+	}
+	e := edge.New(edge.Config{
+		Zone: cfg.zone, ServerTiming: cfg.serverTiming, Logger: cfg.log, Metrics: m,
+		Egress: hostapi.EgressConfig{Allow: cfg.egressAllow}, Cache: edgeCache,
+	}, sched)
+	h := &host{cfg: cfg, log: cfg.log, store: st, rt: rt, sched: sched, edge: e, metrics: m, cache: edgeCache}
 	h.rec = &reconciler{store: st, rt: rt, sched: sched, edge: e, log: cfg.log, caps: cfg.caps, current: map[workerKey]*scheduler.Worker{}}
 	if cfg.control {
 		opHash, err := operatorHash(ctx, st, cfg.adminToken, cfg.stderr)
@@ -120,6 +134,7 @@ func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 func (h *host) close(ctx context.Context) {
 	h.rec.closeAll()
 	h.rt.Close(ctx)
+	h.cache.Close()
 	h.store.Close()
 }
 

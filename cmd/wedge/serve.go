@@ -8,13 +8,16 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"time"
 
 	"github.com/wedgeworks/wedge/api"
+	"github.com/wedgeworks/wedge/cache"
 	"github.com/wedgeworks/wedge/cli"
 	"github.com/wedgeworks/wedge/control"
 	"github.com/wedgeworks/wedge/edge"
+	"github.com/wedgeworks/wedge/hostapi"
 	"github.com/wedgeworks/wedge/netfilter"
 	"github.com/wedgeworks/wedge/runtime"
 	"github.com/wedgeworks/wedge/scheduler"
@@ -45,6 +48,8 @@ func serveCommand(ctx context.Context, env cli.Env, args []string) int {
 	serverTiming := fs.Bool("server-timing", false, "add Server-Timing (instantiate, exec, total) to worker responses")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	codeBudget := fs.Int64("code-budget", runtime.DefaultCodeBudget>>20, "MiB of compiled code kept in memory; the least recently used workers' code is reloaded from the disk cache when needed")
+	egressAllow := fs.String("egress-allow", "", "address ranges (comma-separated CIDRs or addresses) that workers' fetch may reach although they are loopback, private or link-local; denied by default")
+	cacheMB := fs.Int64("cache-mb", cache.DefaultMaxBytes>>20, "MiB of memory for the edge cache shared by all tenants (one tenant may use a quarter)")
 	xdp := fs.String("xdp", "", "attach the XDP packet filter to this interface (native, else generic mode; without it, or where the kernel refuses BPF, the same rules apply in userspace at the edge listener)")
 	xdpPins := fs.String("xdp-pins", netfilter.DefaultPinDir, "where the XDP program's link and maps are pinned, so that a restart takes them over without a gap")
 	var caps api.Limits
@@ -81,15 +86,25 @@ func serveCommand(ctx context.Context, env cli.Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "error: --max-cpu-ms, --max-wall-ms, --max-memory-mb and --max-concurrency must be positive, the other limits not negative")
 		return cli.ExitUsage
 	}
+	allow, err := hostapi.ParsePrefixes(*egressAllow)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "error: --egress-allow %q: %v\n", *egressAllow, err)
+		return cli.ExitUsage
+	}
+	if *cacheMB <= 0 {
+		fmt.Fprintf(env.Stderr, "error: --cache-mb %d: give a positive number of MiB\n", *cacheMB)
+		return cli.ExitUsage
+	}
 	if *codeBudget <= 0 {
 		fmt.Fprintf(env.Stderr, "error: --code-budget %d: give a positive number of MiB\n", *codeBudget)
 		return cli.ExitUsage
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
 
-	err := serve(ctx, serveConfig{
+	err = serve(ctx, serveConfig{
 		httpAddr: *httpAddr, adminAddr: *adminAddr, dataDir: *dataDir, zone: *zone,
 		serverTiming: *serverTiming, instances: *instances, codeBudget: *codeBudget << 20, xdp: *xdp, xdpPins: *xdpPins,
+		egressAllow: allow, cacheBytes: *cacheMB << 20,
 		caps: caps, sched: scheduler.Config{
 			MaxConcurrency: *maxConcurrency, TenantConcurrency: *tenantConcurrency,
 			TenantRate: *tenantRPS, TenantBurst: *tenantBurst,
@@ -111,6 +126,8 @@ type serveConfig struct {
 	xdp, xdpPins                       string
 	caps                               api.Limits
 	sched                              scheduler.Config
+	egressAllow                        []netip.Prefix
+	cacheBytes                         int64
 	adminToken                         string
 	log                                *slog.Logger
 	stderr                             io.Writer
@@ -147,7 +164,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	h, err := newHost(ctx, hostConfig{
 		dataDir: cfg.dataDir, zone: cfg.zone, serverTiming: cfg.serverTiming, instances: cfg.instances,
 		codeBudget: cfg.codeBudget, control: true, adminToken: cfg.adminToken, stderr: cfg.stderr, log: cfg.log,
-		netfilter: filter, xdp: cfg.xdp, caps: cfg.caps, sched: cfg.sched,
+		netfilter: filter, xdp: cfg.xdp, caps: cfg.caps, sched: cfg.sched, egressAllow: cfg.egressAllow, cacheBytes: cfg.cacheBytes,
 	})
 	if err != nil {
 		edgeLn.Close()

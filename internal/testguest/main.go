@@ -5,6 +5,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -93,9 +94,167 @@ func serve(w http.ResponseWriter, r *http.Request) {
 		}
 	case "/exit":
 		os.Exit(3)
+	case "/fetch":
+		fetch(w, r)
+	case "/client":
+		client(w, r)
+	case "/fetch-many":
+		fetchMany(w, r)
+	case "/fetch-open":
+		// A response left open: the host closes it after the request.
+		resp, err := wedge.Fetch(mustRequest("GET", r.URL.Query().Get("url"), nil))
+		if err != nil {
+			http.Error(w, "error: "+err.Error(), http.StatusBadGateway)
+			return
+		}
+		fmt.Fprintf(w, "status=%d\n", resp.StatusCode)
+	case "/cache-fetch":
+		cacheFetch(w, r)
+	case "/cache-put":
+		q := r.URL.Query()
+		resp := &http.Response{StatusCode: 200, Header: http.Header{"Cache-Control": {q.Get("cc")}, "Content-Type": {"text/plain"}},
+			Body: io.NopCloser(strings.NewReader(q.Get("body")))}
+		if err := wedge.Cache().Put(mustRequest("GET", q.Get("url"), nil), resp); err != nil {
+			http.Error(w, "error: "+err.Error(), http.StatusBadGateway)
+			return
+		}
+		b, _ := io.ReadAll(resp.Body) // Put left the body readable
+		fmt.Fprintf(w, "put body=%s\n", b)
+	case "/cache-match":
+		resp, err := wedge.Cache().Match(mustRequest("GET", r.URL.Query().Get("url"), nil))
+		if err == wedge.ErrNotFound {
+			io.WriteString(w, "miss\n")
+			return
+		}
+		if err != nil {
+			http.Error(w, "error: "+err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		fmt.Fprintf(w, "hit status=%d age=%s body=%s\n", resp.StatusCode, resp.Header.Get("Age"), b)
+	case "/cache-delete":
+		if err := wedge.Cache().Delete(mustRequest("GET", r.URL.Query().Get("url"), nil)); err != nil {
+			http.Error(w, "error: "+err.Error(), http.StatusBadGateway)
+			return
+		}
+		io.WriteString(w, "deleted\n")
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+func mustRequest(method, url string, body io.Reader) *http.Request {
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		panic(err)
+	}
+	return req
+}
+
+// fetchError answers with what the guest learnt of a failed fetch.
+func fetchError(w http.ResponseWriter, err error) {
+	w.Header().Set("X-Denied", strconv.FormatBool(errors.Is(err, wedge.ErrEgressDenied)))
+	w.Header().Set("X-Limit", strconv.FormatBool(errors.Is(err, wedge.ErrLimit)))
+	http.Error(w, "error: "+err.Error(), http.StatusBadGateway)
+}
+
+// fetch proxies the request to ?url= with ?method= (GET by default),
+// streaming the request body there and the response body back.
+func fetch(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	method := q.Get("method")
+	if method == "" {
+		method = "GET"
+	}
+	var body io.Reader
+	if r.ContentLength != 0 {
+		body = r.Body
+	}
+	req := mustRequest(method, q.Get("url"), body)
+	req.ContentLength = r.ContentLength
+	req.Header.Set("X-Test", r.Header.Get("X-Test"))
+	resp, err := wedge.Fetch(req)
+	if err != nil {
+		fetchError(w, err)
+		return
+	}
+	defer resp.Body.Close()
+	copyResponse(w, resp)
+}
+
+func copyResponse(w http.ResponseWriter, resp *http.Response) {
+	for _, k := range []string{"Content-Type", "Location", "X-Origin", "Age", "Cache-Control"} {
+		if v := resp.Header.Get(k); v != "" {
+			w.Header().Set(k, v)
+		}
+	}
+	w.Header().Set("X-Proto", resp.Proto)
+	w.Header().Set("X-Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	w.WriteHeader(resp.StatusCode)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			w.Write(buf[:n])
+			w.(http.Flusher).Flush()
+		}
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			fmt.Fprintf(w, "\nbody error: %v\n", err)
+			return
+		}
+	}
+}
+
+// client gets ?url= with an http.Client on wedge.Transport: redirects
+// are followed, each hop checked by the host.
+func client(w http.ResponseWriter, r *http.Request) {
+	c := &http.Client{Transport: wedge.Transport}
+	resp, err := c.Get(r.URL.Query().Get("url"))
+	if err != nil {
+		fetchError(w, err)
+		return
+	}
+	defer resp.Body.Close()
+	copyResponse(w, resp)
+}
+
+// fetchMany gets ?url= n times and reports how many succeeded and the
+// first error.
+func fetchMany(w http.ResponseWriter, r *http.Request) {
+	n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+	ok := 0
+	var first error
+	for i := 0; i < n; i++ {
+		resp, err := wedge.Fetch(mustRequest("GET", r.URL.Query().Get("url"), nil))
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		ok++
+	}
+	if first != nil {
+		w.Header().Set("X-Limit", strconv.FormatBool(errors.Is(first, wedge.ErrLimit)))
+	}
+	fmt.Fprintf(w, "ok=%d err=%v\n", ok, first)
+}
+
+// cacheFetch gets ?url= through the edge cache.
+func cacheFetch(w http.ResponseWriter, r *http.Request) {
+	resp, err := wedge.Cache().Fetch(mustRequest("GET", r.URL.Query().Get("url"), nil))
+	if err != nil {
+		fetchError(w, err)
+		return
+	}
+	defer resp.Body.Close()
+	copyResponse(w, resp)
 }
 
 func main() {}
