@@ -187,6 +187,9 @@ func (e *Edge) serve(rw http.ResponseWriter, r *http.Request, w *scheduler.Worke
 	}
 	res, err := e.sched.Run(hostapi.NewContext(r.Context(), req), w, rc)
 	logs.flush()
+	if res.CPU > 0 {
+		e.metrics.RequestCPU(w.Tenant, w.Name, res.CPU)
+	}
 	if errors.Is(err, scheduler.ErrStale) {
 		return false
 	}
