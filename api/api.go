@@ -62,7 +62,11 @@ type Route struct {
 	Pattern string `json:"pattern" toml:"pattern"`
 }
 
-// KVBinding binds a KV namespace to a name the worker uses.
+// KVBinding binds a KV namespace to a name the worker uses. The name is
+// also the namespace's: binding "COUNTS" opens the tenant's namespace
+// COUNTS, the one /v1/tenants/{t}/kv/COUNTS reads and writes, so every
+// worker of a tenant that binds COUNTS shares it. Names follow
+// ValidKVNamespace.
 type KVBinding struct {
 	Binding string `json:"binding" toml:"binding"`
 }
@@ -111,4 +115,18 @@ type DeployResult struct {
 // version before the active one.
 type RollbackRequest struct {
 	Version int `json:"version,omitempty"`
+}
+
+// Secret is one of a worker's secrets as GET …/secrets lists it: by name
+// only. The API never returns a secret's value once it is set.
+type Secret struct {
+	Name string `json:"name"`
+}
+
+// KVKeys is the answer to GET /v1/tenants/{t}/kv/{namespace}: keys sorted
+// by their bytes. Cursor is set when more keys may follow; pass it back as
+// ?cursor= (with the same prefix) for the next page. It is opaque.
+type KVKeys struct {
+	Keys   []string `json:"keys"`
+	Cursor string   `json:"cursor,omitempty"`
 }

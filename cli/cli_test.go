@@ -23,7 +23,7 @@ func TestHelpListsEveryVerb(t *testing.T) {
 		{Name: "dev", Summary: "serve a worker locally", Run: func(context.Context, Env, []string) int { return 0 }},
 		{Name: "zz-custom", Summary: "something else", Run: func(context.Context, Env, []string) int { return 0 }},
 	}
-	verbs := []string{"serve", "init", "dev", "build", "deploy", "versions", "rollback", "tenant", "zz-custom"}
+	verbs := []string{"serve", "init", "dev", "build", "deploy", "versions", "rollback", "secret", "kv", "tenant", "zz-custom"}
 	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}} {
 		code, out, errOut := run(t, Env{}, args, extra...)
 		if code != ExitOK || errOut != "" {
@@ -46,7 +46,7 @@ func TestHelpListsEveryVerb(t *testing.T) {
 
 	// Without extras, only what exists is listed.
 	_, out, _ := run(t, Env{}, []string{"help"})
-	for _, v := range []string{"serve", "dev", "tail", "secret", "kv"} {
+	for _, v := range []string{"serve", "dev", "tail"} {
 		if strings.Contains(out, "\n  "+v+" ") {
 			t.Errorf("help lists %q, which is not registered:\n%s", v, out)
 		}
@@ -72,6 +72,14 @@ func TestCommandHelp(t *testing.T) {
 			if code != ExitOK || errOut != "" || !strings.HasPrefix(out, "Usage: wedge "+c.Name) {
 				t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
 			}
+		}
+	}
+	// Subcommands have their own.
+	for _, sub := range []string{"secret put", "secret list", "secret delete", "kv put", "kv get", "kv delete", "kv list"} {
+		args := append(strings.Fields(sub), "-h")
+		code, out, errOut := run(t, Env{}, args)
+		if code != ExitOK || errOut != "" || !strings.HasPrefix(out, "Usage: wedge "+sub+" ") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
 		}
 	}
 }
@@ -124,6 +132,29 @@ func TestUsageErrors(t *testing.T) {
 		{"tenant create no name", Env{}, []string{"tenant", "create"}, "missing the tenant's name"},
 		{"tenant create bad name", Env{}, []string{"tenant", "create", "-x-"}, "flag provided but not defined"},
 		{"tenant create invalid", Env{}, []string{"tenant", "create", "a_b"}, `"a_b" is not a valid tenant name`},
+		{"secret", Env{}, []string{"secret"}, "missing subcommand: put, list or delete"},
+		{"secret bogus", Env{}, []string{"secret", "get", "w", "K"}, `unknown subcommand "get": secret has put, list or delete`},
+		{"secret flag first", withTenant, []string{"secret", "--tenant", "x", "list", "w"}, "put the subcommand (put, list or delete) before the flags"},
+		{"secret put no key", withTenant, []string{"secret", "put", "w"}, "missing the worker's name and the secret's"},
+		{"secret put value argument", withTenant, []string{"secret", "put", "w", "K", "value"}, "too many arguments: value"},
+		{"secret put bad worker", withTenant, []string{"secret", "put", "W", "K"}, `"W" is not a valid worker name`},
+		{"secret put bad name", withTenant, []string{"secret", "put", "w", "A-B"}, `"A-B" is not a valid secret name`},
+		{"secret put no tenant", Env{}, []string{"secret", "put", "w", "K"}, "no tenant"},
+		{"secret list no worker", withTenant, []string{"secret", "list"}, "missing the worker's name"},
+		{"secret delete bad name", withTenant, []string{"secret", "delete", "w", "1A"}, `"1A" is not a valid secret name`},
+		{"kv", Env{}, []string{"kv"}, "missing subcommand: put, get, delete or list"},
+		{"kv bogus", Env{}, []string{"kv", "set", "NS", "k"}, `unknown subcommand "set"`},
+		{"kv put no key", withTenant, []string{"kv", "put", "NS"}, "missing the namespace and the key"},
+		{"kv put bad namespace", withTenant, []string{"kv", "put", "a-b", "k", "v"}, `"a-b" is not a valid KV namespace`},
+		{"kv put key too long", withTenant, []string{"kv", "put", "NS", strings.Repeat("k", 513), "v"}, "invalid key: the key is 513 bytes long, more than the limit of 512"},
+		{"kv put value and file", withTenant, []string{"kv", "put", "NS", "k", "v", "--file", "x"}, "give the value or --file, not both"},
+		{"kv put too many", withTenant, []string{"kv", "put", "NS", "k", "v", "w"}, "too many arguments: w"},
+		{"kv put flag-like value", withTenant, []string{"kv", "put", "NS", "k", "-1"}, "flag provided but not defined: -1"},
+		{"kv get no tenant", Env{}, []string{"kv", "get", "NS", "k"}, "no tenant"},
+		{"kv get invalid UTF-8", withTenant, []string{"kv", "get", "NS", "a\xffb"}, "not valid UTF-8"},
+		{"kv list no namespace", withTenant, []string{"kv", "list"}, "missing the namespace"},
+		{"kv list bad namespace", withTenant, []string{"kv", "list", "1NS"}, `"1NS" is not a valid KV namespace`},
+		{"kv delete no key", withTenant, []string{"kv", "delete", "NS"}, "missing the namespace and the key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

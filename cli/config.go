@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -378,11 +377,6 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-var (
-	varName     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	bindingName = varName
-)
-
 // maxMemoryMB is the most linear memory a wasm32 module can address.
 const maxMemoryMB = 4096
 
@@ -419,7 +413,10 @@ func (c *Config) validate(p *problems) {
 	}
 	sort.Strings(vars)
 	for _, k := range vars {
-		if !varName.MatchString(k) {
+		switch {
+		case len(k) > api.MaxEnvNameBytes:
+			p.add(p.line(toml.Key{"vars", k}.String(), 0), "vars: a name of %d bytes is too long for an environment variable (at most %d)", len(k), api.MaxEnvNameBytes)
+		case !api.ValidEnvName(k):
 			p.add(p.line(toml.Key{"vars", k}.String(), 0), "vars: %q is not a valid environment variable name: use letters, digits and '_', not starting with a digit", k)
 		}
 	}
@@ -448,7 +445,9 @@ func (c *Config) validate(p *problems) {
 		switch {
 		case b.Binding == "":
 			p.add(p.elemLine("kv_namespaces", "binding", i, n), `kv_namespaces: binding is missing: add binding = "NAME" (the name you pass to wedge.KV)`)
-		case !bindingName.MatchString(b.Binding):
+		case len(b.Binding) > api.MaxKVNamespaceBytes:
+			p.add(p.elemLine("kv_namespaces", "binding", i, n), "kv_namespaces: binding %q is too long (at most %d bytes)", b.Binding, api.MaxKVNamespaceBytes)
+		case !api.ValidKVNamespace(b.Binding):
 			p.add(p.elemLine("kv_namespaces", "binding", i, n), "kv_namespaces: binding %q is not valid: use letters, digits and '_', not starting with a digit", b.Binding)
 		case seen[b.Binding]:
 			p.add(p.elemLine("kv_namespaces", "binding", i, n), "kv_namespaces: binding %q appears twice", b.Binding)

@@ -24,8 +24,12 @@
 // results, and with --json exactly the API's JSON answer. Commands receive
 // the Env with its defaults filled in.
 //
-// Commands: init, build, deploy, versions, rollback and tenant create (see
-// `wedge help`). Extra commands registered through Run appear in `wedge
+// Commands: init, build, deploy, versions, rollback, secret put|list|delete,
+// kv put|get|delete|list and tenant create (see `wedge help`). Commands with
+// subcommands take the subcommand first, and each subcommand answers -h.
+// `wedge secret put` reads the value from stdin only (from a terminal:
+// typed after a prompt on Stderr, without echo, using termios ioctls from
+// the standard library on Linux and macOS), never from an argument. Extra commands registered through Run appear in `wedge
 // help` in their place; an extra command with a built-in's name replaces it.
 // A Command must answer -h/--help with its usage on Stdout and ExitOK.
 //

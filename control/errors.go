@@ -24,6 +24,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ae = api.NewError(api.CodeNotFound, "not found", err)
 	case errors.Is(err, store.ErrExists):
 		ae = api.NewError(api.CodeConflict, "already exists", err)
+	case errors.Is(err, store.ErrInvalid):
+		// The store's messages for invalid input are meant for clients.
+		ae = api.NewError(api.CodeBadRequest, err.Error(), err)
 	case errors.Is(err, context.Canceled):
 		return
 	default:

@@ -11,7 +11,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -131,6 +130,16 @@ func (s *Server) routes() {
 				r.Delete("/", s.deleteWorker)
 				r.Get("/versions", s.versions)
 				r.Post("/rollback", s.rollback)
+				r.Get("/secrets", s.listSecrets)
+				r.Put("/secrets/{key}", s.putSecret)
+				r.Delete("/secrets/{key}", s.deleteSecret)
+			})
+			r.Route("/kv/{namespace}", func(r chi.Router) {
+				r.Use(s.kvNamespace)
+				r.Get("/", s.kvList)
+				r.Put("/*", s.kvPut)
+				r.Get("/*", s.kvGet)
+				r.Delete("/*", s.kvDelete)
 			})
 		})
 	})
@@ -403,17 +412,25 @@ func (s *Server) uploadError(err error) error {
 	return badRequest("cannot read the upload: " + err.Error())
 }
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
 // checkSettings validates a worker's settings against the operator's caps.
 func (s *Server) checkSettings(st *api.WorkerSettings) error {
 	for k, v := range st.Vars {
-		if !envName.MatchString(k) {
-			return badRequest(fmt.Sprintf("invalid var name %q: use letters, digits and _", k))
+		if !api.ValidEnvName(k) {
+			return badRequest(fmt.Sprintf("invalid var name %q: use 1-%d letters, digits and _, not starting with a digit", k, api.MaxEnvNameBytes))
 		}
 		if strings.IndexByte(v, 0) >= 0 {
 			return badRequest(fmt.Sprintf("var %s contains a NUL byte", k))
 		}
+	}
+	seen := make(map[string]bool, len(st.KVNamespaces))
+	for _, b := range st.KVNamespaces {
+		if !api.ValidKVNamespace(b.Binding) {
+			return badRequest(fmt.Sprintf("invalid KV binding %q: use 1-%d letters, digits and _, not starting with a digit", b.Binding, api.MaxKVNamespaceBytes))
+		}
+		if seen[b.Binding] {
+			return badRequest(fmt.Sprintf("KV binding %s appears twice", b.Binding))
+		}
+		seen[b.Binding] = true
 	}
 	l := st.Limits
 	if l.CPUMillis < 0 || l.WallMillis < 0 || l.MemoryMB < 0 || l.Subrequests < 0 {

@@ -111,6 +111,8 @@ func TestAuth(t *testing.T) {
 	beta := e.createTenant("beta")
 	e.deploy("acme", "w", e.opToken, testdata(t, "worker.wasm"))
 	e.deploy("beta", "w", e.opToken, testdata(t, "worker.wasm"))
+	e.putSecret("beta", "w", e.opToken, "TOKEN", "beta's secret")
+	e.kvPut(kvPath("beta", "NS", "k"), e.opToken, []byte("beta's value"))
 
 	// A token for a tenant this store does not know: made by another
 	// server, where "gone" exists.
@@ -163,6 +165,16 @@ func TestAuth(t *testing.T) {
 		{"acme reads tenant beta", "GET", "/v1/tenants/beta", bearer(acme), "", nil, 403},
 		{"beta lists acme's workers", "GET", "/v1/tenants/acme/workers", bearer(beta), "", nil, 403},
 		{"acme on an unknown tenant", "GET", "/v1/tenants/nobody/workers", bearer(acme), "", nil, 403},
+		{"acme lists beta's secrets", "GET", "/v1/tenants/beta/workers/w/secrets", bearer(acme), "", nil, 403},
+		{"acme sets beta's secret", "PUT", "/v1/tenants/beta/workers/w/secrets/TOKEN", bearer(acme), "", []byte("evil"), 403},
+		{"acme deletes beta's secret", "DELETE", "/v1/tenants/beta/workers/w/secrets/TOKEN", bearer(acme), "", nil, 403},
+		{"acme reads beta's KV", "GET", "/v1/tenants/beta/kv/NS/k", bearer(acme), "", nil, 403},
+		{"acme writes beta's KV", "PUT", "/v1/tenants/beta/kv/NS/k", bearer(acme), "", []byte("evil"), 403},
+		{"acme deletes beta's KV", "DELETE", "/v1/tenants/beta/kv/NS/k", bearer(acme), "", nil, 403},
+		{"acme lists beta's KV", "GET", "/v1/tenants/beta/kv/NS", bearer(acme), "", nil, 403},
+		{"no token on secrets", "GET", "/v1/tenants/beta/workers/w/secrets", "", "", nil, 401},
+		{"no token on KV", "GET", "/v1/tenants/beta/kv/NS/k", "", "", nil, 401},
+		{"another host's acme token on KV", "GET", "/v1/tenants/acme/kv/NS", bearer(otherAcme), "", nil, 401},
 		{"tenant creates a tenant", "POST", "/v1/tenants", bearer(acme), "application/json", []byte(`{"name":"evil"}`), 403},
 		{"tenant lists tenants", "GET", "/v1/tenants", bearer(acme), "", nil, 403},
 
@@ -174,6 +186,13 @@ func TestAuth(t *testing.T) {
 		{"acme deploys", "PUT", "/v1/tenants/acme/workers/x", bearer(acme), "application/wasm", wasm, 201},
 		{"beta deploys", "PUT", "/v1/tenants/beta/workers/x", bearer(beta), "application/wasm", wasm, 201},
 		{"acme deletes its worker", "DELETE", "/v1/tenants/acme/workers/x", bearer(acme), "", nil, 204},
+		{"acme sets its secret", "PUT", "/v1/tenants/acme/workers/w/secrets/TOKEN", bearer(acme), "", []byte("s"), 204},
+		{"acme lists its secrets", "GET", "/v1/tenants/acme/workers/w/secrets", bearer(acme), "", nil, 200},
+		{"acme deletes its secret", "DELETE", "/v1/tenants/acme/workers/w/secrets/TOKEN", bearer(acme), "", nil, 204},
+		{"acme writes its KV", "PUT", "/v1/tenants/acme/kv/NS/k", bearer(acme), "", []byte("v"), 204},
+		{"acme reads its KV", "GET", "/v1/tenants/acme/kv/NS/k", bearer(acme), "", nil, 200},
+		{"acme lists its KV", "GET", "/v1/tenants/acme/kv/NS", bearer(acme), "", nil, 200},
+		{"acme deletes its KV", "DELETE", "/v1/tenants/acme/kv/NS/k", bearer(acme), "", nil, 204},
 
 		// The operator token works everywhere.
 		{"operator creates a tenant", "POST", "/v1/tenants", bearer(e.opToken), "application/json", []byte(`{"name":"gamma"}`), 201},
@@ -185,6 +204,11 @@ func TestAuth(t *testing.T) {
 		{"operator deploys to beta", "PUT", "/v1/tenants/beta/workers/y", bearer(e.opToken), "application/wasm", wasm, 201},
 		{"operator rolls beta back", "POST", "/v1/tenants/beta/workers/y/rollback", bearer(e.opToken), "application/json", []byte(`{"version":1}`), 200},
 		{"operator deletes beta's worker", "DELETE", "/v1/tenants/beta/workers/y", bearer(e.opToken), "", nil, 204},
+		{"operator lists beta's secrets", "GET", "/v1/tenants/beta/workers/w/secrets", bearer(e.opToken), "", nil, 200},
+		{"operator sets beta's secret", "PUT", "/v1/tenants/beta/workers/w/secrets/OTHER", bearer(e.opToken), "", []byte("s"), 204},
+		{"operator deletes beta's secret", "DELETE", "/v1/tenants/beta/workers/w/secrets/OTHER", bearer(e.opToken), "", nil, 204},
+		{"operator reads beta's KV", "GET", "/v1/tenants/beta/kv/NS/k", bearer(e.opToken), "", nil, 200},
+		{"operator lists beta's KV", "GET", "/v1/tenants/beta/kv/NS", bearer(e.opToken), "", nil, 200},
 		{"operator on an unknown tenant", "GET", "/v1/tenants/nobody/workers", bearer(e.opToken), "", nil, 404},
 		{"scheme in lower case", "GET", "/v1/tenants", "bearer " + e.opToken, "", nil, 200},
 		{"scheme in capitals", "GET", "/v1/tenants", "BEARER " + e.opToken, "", nil, 200},
@@ -230,6 +254,12 @@ func TestAuth(t *testing.T) {
 	}
 	if _, err := e.store.Tenant(context.Background(), "evil"); err == nil {
 		t.Error("a tenant token created tenant evil")
+	}
+	if got, err := e.store.Secrets(context.Background(), "beta", "w"); err != nil || len(got) != 1 || got["TOKEN"] != "beta's secret" {
+		t.Errorf("beta/w's secrets after refused requests: %d of them, %v", len(got), err)
+	}
+	if got, err := e.store.KVGet(context.Background(), "beta", "NS", "k"); err != nil || string(got) != "beta's value" {
+		t.Errorf("beta's KV after refused requests: %q, %v", got, err)
 	}
 }
 
@@ -485,6 +515,10 @@ func TestDeploy(t *testing.T) {
 		{"invalid var name", `{"vars":{"A-B":"x"}}`, "A-B"},
 		{"var name with a digit first", `{"vars":{"1A":"x"}}`, "1A"},
 		{"var with NUL", `{"vars":{"A":"x\u0000y"}}`, "NUL"},
+		{"var name too long", `{"vars":{"` + strings.Repeat("A", api.MaxEnvNameBytes+1) + `":"x"}}`, "invalid var name"},
+		{"invalid KV binding", `{"kv_namespaces":[{"binding":"a-b"}]}`, "a-b"},
+		{"empty KV binding", `{"kv_namespaces":[{"binding":""}]}`, "invalid KV binding"},
+		{"KV binding twice", `{"kv_namespaces":[{"binding":"A"},{"binding":"A"}]}`, "twice"},
 		{"metadata trailing data", `{} {"vars":{"A":"b"}}`, "metadata"},
 	} {
 		ct, body := withMeta(m.meta)
@@ -789,6 +823,12 @@ func TestErrorResponses(t *testing.T) {
 		{"PATCH", "/v1/tenants/acme/workers/w", token, 405},
 		{"POST", "/v1/tenants/acme/workers/w/versions", token, 405},
 		{"GET", "/v1/tenants/acme/workers/w/rollback", token, 405},
+		{"GET", "/v1/tenants/acme/workers/w/secrets/TOKEN", token, 405},
+		{"POST", "/v1/tenants/acme/workers/w/secrets", token, 405},
+		{"POST", "/v1/tenants/acme/workers/w/secrets/TOKEN", token, 405},
+		{"POST", "/v1/tenants/acme/kv/NS", token, 405},
+		{"PATCH", "/v1/tenants/acme/kv/NS/a/b", token, 405},
+		{"GET", "/v1/tenants/acme/kv", token, 404},
 	} {
 		t.Run(c.method+" "+c.path, func(t *testing.T) {
 			r := e.request(c.method, c.path, c.token, "", nil)

@@ -41,17 +41,27 @@ const format = "1"
 //	modules  sha256 (hex)         → module bytes
 //	refs     sha256 (hex)         → uint64 big-endian: versions referring to it
 //	meta     key                  → value
+//	secrets  tenant "\x00" worker "\x00" name → value
+//	kv       tenant "\x00" namespace "\x00" key → value
 //	store    "format"             → format
 //
 // Names never contain NUL, so the byte order of worker keys is the order by
 // (tenant, name) and a tenant's workers are exactly the keys with the prefix
-// tenant "\x00".
+// tenant "\x00"; likewise a worker's secrets are the keys with the prefix
+// tenant "\x00" worker "\x00", and a namespace's entries those with the
+// prefix tenant "\x00" namespace "\x00" (KV keys contain no NUL either, so
+// their order is the order of the KV keys' bytes).
+//
+// The secrets and kv buckets came after format "1" was first written; Open
+// adds them to an older file, which stays format "1": nothing else changed.
 var (
 	bucketTenants = []byte("tenants")
 	bucketWorkers = []byte("workers")
 	bucketModules = []byte("modules")
 	bucketRefs    = []byte("refs")
 	bucketMeta    = []byte("meta")
+	bucketSecrets = []byte("secrets")
+	bucketKV      = []byte("kv")
 	bucketStore   = []byte("store")
 
 	keyFormat = []byte("format")
@@ -107,7 +117,7 @@ func open(path string, timeout time.Duration) (*Bolt, error) {
 // initialize creates the buckets of a new file and checks the format of an
 // existing one.
 func initialize(tx *bbolt.Tx) error {
-	for _, name := range [][]byte{bucketTenants, bucketWorkers, bucketModules, bucketRefs, bucketMeta, bucketStore} {
+	for _, name := range [][]byte{bucketTenants, bucketWorkers, bucketModules, bucketRefs, bucketMeta, bucketSecrets, bucketKV, bucketStore} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
@@ -161,6 +171,12 @@ func (b *Bolt) update(ev Event, fn func(*bbolt.Tx) error) error {
 	}
 	b.notify(ev)
 	return nil
+}
+
+// write runs fn in a write transaction that tells no watcher: for KV
+// writes, which nothing reloads.
+func (b *Bolt) write(fn func(*bbolt.Tx) error) error {
+	return closedErr(b.db.Update(fn))
 }
 
 // closedErr turns bbolt's error for a closed file, which a method racing
@@ -369,7 +385,8 @@ func (b *Bolt) Workers(ctx context.Context, tenant string) ([]Worker, error) {
 
 // DeleteWorker implements Store. Modules are reference-counted by version,
 // in the same transaction as the delete, so a module goes exactly when the
-// last version referring to it does.
+// last version referring to it does; the worker's secrets go in the same
+// transaction too.
 func (b *Bolt) DeleteWorker(ctx context.Context, tenant, worker string) error {
 	if err := b.enter(ctx); err != nil {
 		return err
@@ -385,6 +402,9 @@ func (b *Bolt) DeleteWorker(ctx context.Context, tenant, worker string) error {
 			if err := dropRef(tx, v.SHA256); err != nil {
 				return err
 			}
+		}
+		if err := deletePrefix(tx.Bucket(bucketSecrets), secretKey(tenant, worker, "")); err != nil {
+			return err
 		}
 		return ws.Delete(key)
 	})
@@ -436,12 +456,211 @@ func (b *Bolt) PutMeta(ctx context.Context, key string, value []byte) error {
 		return err
 	}
 	if key == "" {
-		return errors.New("meta: empty key")
+		return invalid("meta: empty key")
 	}
 	value = clone(value)
 	return b.update(Event{}, func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put([]byte(key), value)
 	})
+}
+
+// PutSecret implements Store. The worker's existence, the count of its
+// secrets and the write are one transaction.
+func (b *Bolt) PutSecret(ctx context.Context, tenant, worker, key string, value []byte) error {
+	if err := b.enter(ctx); err != nil {
+		return err
+	}
+	if err := checkSecretName(key); err != nil {
+		return err
+	}
+	if err := api.CheckSecretValue(value); err != nil {
+		return invalid("secret %s: %v", key, err)
+	}
+	return b.update(Event{Tenant: tenant, Worker: worker}, func(tx *bbolt.Tx) error {
+		if _, ok := get(tx.Bucket(bucketWorkers), workerKey(tenant, worker)); !ok {
+			return fmt.Errorf("worker %s/%s: %w", tenant, worker, ErrNotFound)
+		}
+		ss := tx.Bucket(bucketSecrets)
+		k := secretKey(tenant, worker, key)
+		if _, ok := get(ss, k); !ok {
+			n := 0
+			prefix := secretKey(tenant, worker, "")
+			c := ss.Cursor()
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				n++
+			}
+			if n >= api.MaxSecretsPerWorker {
+				return invalid("worker %s has %d secrets, the most allowed: delete one first", worker, n)
+			}
+		}
+		return ss.Put(k, value)
+	})
+}
+
+// DeleteSecret implements Store.
+func (b *Bolt) DeleteSecret(ctx context.Context, tenant, worker, key string) error {
+	if err := b.enter(ctx); err != nil {
+		return err
+	}
+	if err := checkSecretName(key); err != nil {
+		return err
+	}
+	return b.update(Event{Tenant: tenant, Worker: worker}, func(tx *bbolt.Tx) error {
+		if _, ok := get(tx.Bucket(bucketWorkers), workerKey(tenant, worker)); !ok {
+			return fmt.Errorf("worker %s/%s: %w", tenant, worker, ErrNotFound)
+		}
+		ss := tx.Bucket(bucketSecrets)
+		k := secretKey(tenant, worker, key)
+		if _, ok := get(ss, k); !ok {
+			return fmt.Errorf("secret %s of worker %s/%s: %w", key, tenant, worker, ErrNotFound)
+		}
+		return ss.Delete(k)
+	})
+}
+
+// SecretNames implements Store.
+func (b *Bolt) SecretNames(ctx context.Context, tenant, worker string) ([]string, error) {
+	names := []string{}
+	err := b.secrets(ctx, tenant, worker, func(name string, _ []byte) {
+		names = append(names, name)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return names, nil
+}
+
+// Secrets implements Store.
+func (b *Bolt) Secrets(ctx context.Context, tenant, worker string) (map[string]string, error) {
+	secrets := map[string]string{}
+	err := b.secrets(ctx, tenant, worker, func(name string, value []byte) {
+		secrets[name] = string(value)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return secrets, nil
+}
+
+// secrets calls fn with each of a worker's secrets, in the order of their
+// names, in one read transaction that also checks the worker exists. fn
+// must not keep value.
+func (b *Bolt) secrets(ctx context.Context, tenant, worker string, fn func(name string, value []byte)) error {
+	if err := b.enter(ctx); err != nil {
+		return err
+	}
+	return b.view(func(tx *bbolt.Tx) error {
+		if _, ok := get(tx.Bucket(bucketWorkers), workerKey(tenant, worker)); !ok {
+			return fmt.Errorf("worker %s/%s: %w", tenant, worker, ErrNotFound)
+		}
+		prefix := secretKey(tenant, worker, "")
+		c := tx.Bucket(bucketSecrets).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			fn(string(k[len(prefix):]), v)
+		}
+		return nil
+	})
+}
+
+// KVPut implements Store. It sends no Watch event.
+func (b *Bolt) KVPut(ctx context.Context, tenant, ns, key string, value []byte) error {
+	if err := b.enter(ctx); err != nil {
+		return err
+	}
+	if err := checkKV(ns, key); err != nil {
+		return err
+	}
+	if len(value) > api.MaxKVValueBytes {
+		return invalid("the value is %d bytes long, more than the limit of %d (25 MiB)", len(value), api.MaxKVValueBytes)
+	}
+	return b.write(func(tx *bbolt.Tx) error {
+		if _, ok := get(tx.Bucket(bucketTenants), []byte(tenant)); !ok {
+			return fmt.Errorf("tenant %q: %w", tenant, ErrNotFound)
+		}
+		return tx.Bucket(bucketKV).Put(kvKey(tenant, ns, key), value)
+	})
+}
+
+// KVGet implements Store.
+func (b *Bolt) KVGet(ctx context.Context, tenant, ns, key string) ([]byte, error) {
+	if err := b.enter(ctx); err != nil {
+		return nil, err
+	}
+	if err := checkKV(ns, key); err != nil {
+		return nil, err
+	}
+	var value []byte
+	err := b.view(func(tx *bbolt.Tx) error {
+		data, ok := get(tx.Bucket(bucketKV), kvKey(tenant, ns, key))
+		if !ok {
+			return fmt.Errorf("KV key in %s/%s: %w", tenant, ns, ErrNotFound)
+		}
+		value = clone(data)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return value, nil
+}
+
+// KVDelete implements Store. It sends no Watch event.
+func (b *Bolt) KVDelete(ctx context.Context, tenant, ns, key string) error {
+	if err := b.enter(ctx); err != nil {
+		return err
+	}
+	if err := checkKV(ns, key); err != nil {
+		return err
+	}
+	return b.write(func(tx *bbolt.Tx) error {
+		kv := tx.Bucket(bucketKV)
+		k := kvKey(tenant, ns, key)
+		if _, ok := get(kv, k); !ok {
+			return fmt.Errorf("KV key in %s/%s: %w", tenant, ns, ErrNotFound)
+		}
+		return kv.Delete(k)
+	})
+}
+
+// KVList implements Store: one cursor walk from the first key after both
+// prefix and after.
+func (b *Bolt) KVList(ctx context.Context, tenant, ns, prefix, after string, limit int) ([]string, error) {
+	if err := b.enter(ctx); err != nil {
+		return nil, err
+	}
+	if err := checkNamespace(ns); err != nil {
+		return nil, err
+	}
+	base := kvKey(tenant, ns, "")
+	from := kvKey(tenant, ns, prefix)
+	var skip []byte // after's own key, which is not listed
+	if after != "" {
+		if a := kvKey(tenant, ns, after); bytes.Compare(a, from) >= 0 {
+			from, skip = a, a
+		}
+	}
+	keys := []string{}
+	err := b.view(func(tx *bbolt.Tx) error {
+		if _, ok := get(tx.Bucket(bucketTenants), []byte(tenant)); !ok {
+			return fmt.Errorf("tenant %q: %w", tenant, ErrNotFound)
+		}
+		want := kvKey(tenant, ns, prefix)
+		c := tx.Bucket(bucketKV).Cursor()
+		for k, _ := c.Seek(from); k != nil && bytes.HasPrefix(k, want); k, _ = c.Next() {
+			if skip != nil && bytes.Equal(k, skip) {
+				continue
+			}
+			if limit > 0 && len(keys) == limit {
+				break
+			}
+			keys = append(keys, string(k[len(base):]))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return keys, nil
 }
 
 // Watch implements Store. Each channel has a buffer of one event. When a
@@ -512,13 +731,88 @@ func merge(a, b Event) Event {
 	}
 }
 
+// invalidError is an ErrInvalid with a message of its own.
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string        { return e.msg }
+func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
+
+func invalid(format string, args ...any) error {
+	return &invalidError{fmt.Sprintf(format, args...)}
+}
+
 // checkName rejects names the key layout cannot hold.
 func checkName(kind, name string) error {
 	if name == "" {
-		return fmt.Errorf("empty %s name", kind)
+		return invalid("empty %s name", kind)
 	}
 	if strings.IndexByte(name, 0) >= 0 {
-		return fmt.Errorf("%s name %q contains NUL", kind, name)
+		return invalid("%s name %q contains NUL", kind, name)
+	}
+	return nil
+}
+
+// checkSecretName rejects a secret's name that is not an environment
+// variable's.
+func checkSecretName(key string) error {
+	if !api.ValidEnvName(key) {
+		return invalid("invalid secret name %q: use 1-%d letters, digits and _, not starting with a digit", key, api.MaxEnvNameBytes)
+	}
+	return nil
+}
+
+// checkKV rejects a namespace or key the KV layout and limits refuse. Its
+// messages never quote the key, which may be long.
+func checkKV(ns, key string) error {
+	if err := checkNamespace(ns); err != nil {
+		return err
+	}
+	if err := api.CheckKVKey(key); err != nil {
+		return invalid("invalid KV key: %v", err)
+	}
+	return nil
+}
+
+func checkNamespace(ns string) error {
+	if !api.ValidKVNamespace(ns) {
+		return invalid("invalid KV namespace %q: use 1-%d letters, digits and _, not starting with a digit", ns, api.MaxKVNamespaceBytes)
+	}
+	return nil
+}
+
+// secretKey is the key of a secret; with an empty name, the prefix of all
+// of a worker's secrets.
+func secretKey(tenant, worker, name string) []byte {
+	return join3(tenant, worker, name)
+}
+
+// kvKey is the key of a KV entry; with an empty key (or a prefix), the
+// prefix of the namespace's entries (that start with it).
+func kvKey(tenant, ns, key string) []byte {
+	return join3(tenant, ns, key)
+}
+
+func join3(a, b, c string) []byte {
+	k := make([]byte, 0, len(a)+1+len(b)+1+len(c))
+	k = append(k, a...)
+	k = append(k, 0)
+	k = append(k, b...)
+	k = append(k, 0)
+	return append(k, c...)
+}
+
+// deletePrefix deletes every key of bucket that starts with prefix.
+func deletePrefix(bucket *bbolt.Bucket, prefix []byte) error {
+	// Collect first: deleting under a cursor can make it skip a key.
+	var keys [][]byte
+	c := bucket.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, clone(k))
+	}
+	for _, k := range keys {
+		if err := bucket.Delete(k); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -57,6 +57,56 @@ func TestOpenCreatesPrivateDir(t *testing.T) {
 	}
 }
 
+// TestFilePrivate checks that the file, which holds secrets in the clear,
+// is readable by its owner only.
+func TestFilePrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wedge.db")
+	openBolt(t, path)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("store file mode %v, want 0600", perm)
+	}
+}
+
+// TestOrphansFound checks that CheckConsistency, which every test's store
+// runs at cleanup, would see secrets or KV entries left behind.
+func TestOrphansFound(t *testing.T) {
+	ctx := t.Context()
+	b := openBolt(t, filepath.Join(t.TempDir(), "wedge.db"))
+	if err := b.CreateTenant(ctx, store.Tenant{Name: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Deploy(ctx, "acme", "api", []byte("m"), api.WorkerSettings{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.PutSecret(ctx, "acme", "api", "TOKEN", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CheckConsistency(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ bucket, key, want string }{
+		{"secrets", "acme\x00gone\x00TOKEN", "does not exist"},
+		{"secrets", "acme\x00api\x00BAD-NAME", "invalid name"},
+		{"kv", "nobody\x00NS\x00k", "tenant does not exist"},
+		{"kv", "acme\x00bad-ns\x00k", "invalid namespace"},
+	} {
+		if err := b.PutRaw(c.bucket, c.key, "v"); err != nil {
+			t.Fatal(err)
+		}
+		err := b.CheckConsistency()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("after planting %s %q: CheckConsistency = %v, want %q", c.bucket, c.key, err, c.want)
+		}
+		if err := b.DeleteRaw(c.bucket, c.key); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestReopen(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "wedge.db")
@@ -87,7 +137,20 @@ func TestReopen(t *testing.T) {
 	if err := b.PutMeta(ctx, "operator", []byte("hash")); err != nil {
 		t.Fatal(err)
 	}
+	for _, sec := range [][3]string{{"api", "TOKEN", "s3cret"}, {"api", "EMPTY", ""}, {"web", "TOKEN", "web's"}} {
+		if err := b.PutSecret(ctx, "acme", sec[0], sec[1], []byte(sec[2])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, kv := range [][3]string{{"acme", "a/b", "1"}, {"acme", "c", ""}, {"other", "a/b", "other's"}} {
+		if err := b.KVPut(ctx, kv[0], "NS", kv[1], []byte(kv[2])); err != nil {
+			t.Fatal(err)
+		}
+	}
 	before := snapshot(t, b)
+	if len(before.Secrets) != 3 || len(before.KV) != 3 {
+		t.Fatalf("snapshot before closing: %d secrets, %d KV entries; want 3 and 3", len(before.Secrets), len(before.KV))
+	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +172,8 @@ type state struct {
 	Workers []store.Worker
 	Modules map[string][]byte
 	Meta    []byte
+	Secrets map[string]string // tenant/worker/name → value
+	KV      map[string]string // tenant/NS/key → value
 }
 
 func snapshot(t *testing.T, s store.Store) state {
@@ -132,6 +197,30 @@ func snapshot(t *testing.T, s store.Store) state {
 	}
 	if st.Meta, err = s.Meta(ctx, "operator"); err != nil {
 		t.Fatal(err)
+	}
+	st.Secrets = map[string]string{}
+	for _, w := range st.Workers {
+		secrets, err := s.Secrets(ctx, w.Tenant, w.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range secrets {
+			st.Secrets[w.Tenant+"/"+w.Name+"/"+k] = v
+		}
+	}
+	st.KV = map[string]string{}
+	for _, tn := range st.Tenants {
+		keys, err := s.KVList(ctx, tn.Name, "NS", "", "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			v, err := s.KVGet(ctx, tn.Name, "NS", k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.KV[tn.Name+"/NS/"+k] = string(v)
+		}
 	}
 	return st
 }

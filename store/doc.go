@@ -1,6 +1,7 @@
 // Package store keeps Wedge's durable state: tenants and their token hashes,
 // workers, every version of every worker with its settings, the modules
-// (content-addressed by SHA-256) and which version is active.
+// (content-addressed by SHA-256) and which version is active; each worker's
+// secrets; and each tenant's KV namespaces.
 //
 // Store is the interface; Open returns the embedded backend, a bbolt file in
 // the data directory. Every write is one transaction, so a crash in the middle
@@ -13,14 +14,54 @@
 // deployed again starts at 1, so caches of compiled modules should be keyed
 // by SHA256, not by version.
 //
+// # Secrets
+//
+// A worker's secrets (PutSecret, DeleteSecret) are environment variables
+// kept apart from its versions: they belong to the worker, not to a
+// version, so a deploy or a rollback keeps them, and DeleteWorker deletes
+// them. Names are environment variable names (api.ValidEnvName), values at
+// most api.MaxSecretBytes without a NUL, at most api.MaxSecretsPerWorker of
+// them per worker. SecretNames is what an API may show; Secrets, with the
+// values, is for the host, which adds them to the worker's environment (a
+// secret overrides a var of the same name). The bbolt backend keeps values
+// in the clear in its file, which only its owner may read (mode 0600); see
+// RATIONALE.md.
+//
+// # KV
+//
+// A tenant's KV namespaces (KVPut, KVGet, KVDelete, KVList) are named like
+// the bindings in wedge.toml (api.ValidKVNamespace), which are their names:
+// namespace COUNTS of tenant acme is what every acme worker binding COUNTS
+// sees. A namespace needs no creating: it exists while it holds a key. Keys
+// are 1 to api.MaxKVKeyBytes bytes of UTF-8 without NUL ('/' is an ordinary
+// character), values up to api.MaxKVValueBytes of any bytes. KVList lists
+// keys in the order of their bytes, from a prefix, after a key, up to a
+// limit: callers page by passing the last key they got. KVDelete of an
+// absent key is ErrNotFound and changes nothing; callers that want
+// idempotent deletes ignore it.
+//
+// # Errors
+//
+// ErrNotFound, ErrExists, ErrInvalid and ErrClosed are the conditions
+// callers branch on. The message of an ErrInvalid error says what is wrong
+// in words fit for a client and never holds a secret's or a KV value.
+//
+// # Watch
+//
+// Every committed change sends an Event, except KV writes: workers read KV
+// from the store on each call, so there is nothing to reload, and a busy
+// namespace would otherwise keep every watcher reloading. A change to a
+// worker's secrets is an Event for that worker, so the host rebuilds its
+// environment. Watch channels hold one pending event: a write that commits
+// while the previous event is unread merges into it (see Event), so a slow
+// receiver neither blocks writers nor misses a change.
+//
+// # Ownership and concurrency
+//
 // Values returned by a Store belong to the caller, who may modify them, and
 // a Store keeps no reference to the values passed to it. Every method checks
 // its context on entry and returns ctx.Err() if it is done; after Close it
 // returns ErrClosed.
-//
-// Watch channels hold one pending event: a write that commits while the
-// previous event is unread merges into it (see Event), so a slow receiver
-// neither blocks writers nor misses a change.
 //
 // All methods are safe for concurrent use.
 package store

@@ -10,12 +10,18 @@ import (
 
 // Errors that callers branch on.
 var (
-	// ErrNotFound: the tenant, worker, version or module does not exist.
+	// ErrNotFound: the tenant, worker, version, module, secret or KV key
+	// does not exist.
 	ErrNotFound = errors.New("not found")
 	// ErrExists: a tenant with that name exists already.
 	ErrExists = errors.New("already exists")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("store closed")
+	// ErrInvalid: a name, key or value the store refuses (empty, too long,
+	// with a NUL, …), or one secret more than a worker may have. The
+	// message of an error wrapping it says what is wrong and is safe to
+	// show to a client: it never holds a secret's or a KV entry's value.
+	ErrInvalid = errors.New("invalid")
 )
 
 // Tenant is a tenant as stored: its token is kept only as a SHA-256 hash.
@@ -65,9 +71,10 @@ type Event struct {
 	Worker string // empty: anything of Tenant may have changed
 }
 
-// Store keeps tenants, workers, versions and modules. Every method is safe
-// for concurrent use. Every write is atomic: after a crash the store holds
-// either the whole write or none of it.
+// Store keeps tenants, workers, versions, modules, workers' secrets and
+// tenants' KV namespaces. Every method is safe for concurrent use. Every
+// write is atomic: after a crash the store holds either the whole write or
+// none of it.
 type Store interface {
 	// CreateTenant stores a new tenant; ErrExists if the name is taken.
 	CreateTenant(ctx context.Context, t Tenant) error
@@ -90,8 +97,8 @@ type Store interface {
 	// tenant does not exist; an empty tenant lists every tenant's workers
 	// (sorted by tenant, then name).
 	Workers(ctx context.Context, tenant string) ([]Worker, error)
-	// DeleteWorker removes a worker and its versions; modules no version
-	// refers to any more are removed too. ErrNotFound if absent.
+	// DeleteWorker removes a worker, its versions and its secrets; modules
+	// no version refers to any more are removed too. ErrNotFound if absent.
 	DeleteWorker(ctx context.Context, tenant, worker string) error
 	// Module returns a module's bytes by SHA-256 (hex), or ErrNotFound.
 	Module(ctx context.Context, sha256 string) ([]byte, error)
@@ -101,10 +108,49 @@ type Store interface {
 	Meta(ctx context.Context, key string) ([]byte, error)
 	PutMeta(ctx context.Context, key string, value []byte) error
 
+	// PutSecret sets (adds or replaces) a secret of an existing worker:
+	// ErrNotFound if the worker does not exist; ErrInvalid unless key is an
+	// environment variable name (api.ValidEnvName) and value is valid
+	// (api.CheckSecretValue), or when the worker has
+	// api.MaxSecretsPerWorker secrets already and key is not one of them.
+	// Secrets are kept apart from the worker's versions: they apply to
+	// whichever version is active, and a rollback does not change them.
+	PutSecret(ctx context.Context, tenant, worker, key string, value []byte) error
+	// DeleteSecret removes a secret; ErrNotFound if the worker or the
+	// secret does not exist.
+	DeleteSecret(ctx context.Context, tenant, worker, key string) error
+	// SecretNames lists a worker's secrets by name, sorted; ErrNotFound if
+	// the worker does not exist. It is what an API may show.
+	SecretNames(ctx context.Context, tenant, worker string) ([]string, error)
+	// Secrets returns a worker's secrets, name → value, for the host to add
+	// to the worker's environment; ErrNotFound if the worker does not
+	// exist. Never show the values to anyone.
+	Secrets(ctx context.Context, tenant, worker string) (map[string]string, error)
+
+	// KVPut sets key to value in a tenant's namespace ns, which exists as
+	// soon as it holds a key. ErrNotFound if the tenant does not exist;
+	// ErrInvalid unless ns is valid (api.ValidKVNamespace), key is valid
+	// (api.CheckKVKey) and value is at most api.MaxKVValueBytes. KV writes
+	// send no Watch event: readers read the store, nothing is reloaded.
+	KVPut(ctx context.Context, tenant, ns, key string, value []byte) error
+	// KVGet returns key's value, or ErrNotFound.
+	KVGet(ctx context.Context, tenant, ns, key string) ([]byte, error)
+	// KVDelete removes key; ErrNotFound if it (or the tenant) does not
+	// exist. A caller that wants deletes to be idempotent ignores
+	// ErrNotFound.
+	KVDelete(ctx context.Context, tenant, ns, key string) error
+	// KVList returns the keys of namespace ns that start with prefix and
+	// sort after after (all of them when after is empty), in the order of
+	// their bytes, at most limit of them (limit <= 0: no limit). A caller
+	// pages by passing the last key it got as after. ErrNotFound if the
+	// tenant does not exist; an empty or unknown namespace lists no keys.
+	KVList(ctx context.Context, tenant, ns, prefix, after string, limit int) ([]string, error)
+
 	// Watch returns a channel that receives an Event after every committed
-	// change, until ctx is done or the store is closed (then the channel is
-	// closed). Events may be coalesced: a receiver reloads what it needs
-	// rather than counting. A slow receiver never blocks a write.
+	// change but KV writes, until ctx is done or the store is closed (then
+	// the channel is closed). A change to a worker's secrets is an event
+	// for that worker. Events may be coalesced: a receiver reloads what it
+	// needs rather than counting. A slow receiver never blocks a write.
 	Watch(ctx context.Context) <-chan Event
 
 	// Close releases the store and closes every Watch channel. Methods

@@ -53,14 +53,23 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeleteWorker", testDeleteWorker},
 		{"ContentAddressing", testContentAddressing},
 		{"Meta", testMeta},
+		{"Secrets", testSecrets},
+		{"SecretsInvalid", testSecretsInvalid},
+		{"SecretsLimit", testSecretsLimit},
+		{"KV", testKV},
+		{"KVInvalid", testKVInvalid},
+		{"KVList", testKVList},
+		{"KVLargeValue", testKVLargeValue},
 		{"DeepCopy", testDeepCopy},
 		{"InvalidNames", testInvalidNames},
 		{"Watch", testWatch},
 		{"WatchSlowReceiver", testWatchSlowReceiver},
 		{"WatchCancel", testWatchCancel},
+		{"WatchKV", testWatchKV},
 		{"Canceled", testCanceled},
 		{"Closed", testClosed},
 		{"Hammer", testHammer},
+		{"HammerSecretsKV", testHammerSecretsKV},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -534,6 +543,51 @@ func testDeepCopy(t *testing.T, s store.Store) {
 	if got, _ := s.Meta(ctx, "key"); string(got) != "value" {
 		t.Fatalf("changing a Meta result changed it: %q", got)
 	}
+
+	testDeepCopySecretsKV(t, s)
+}
+
+// testDeepCopySecretsKV is testDeepCopy for secrets and KV values.
+func testDeepCopySecretsKV(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	secret := []byte("s3cret")
+	if err := s.PutSecret(ctx, "acme", "api", "TOKEN", secret); err != nil {
+		t.Fatal(err)
+	}
+	secret[0] = 'X'
+	got, err := s.Secrets(ctx, "acme", "api")
+	if err != nil || got["TOKEN"] != "s3cret" {
+		t.Fatalf("changing the value passed to PutSecret changed it: %q, %v", got["TOKEN"], err)
+	}
+	got["TOKEN"] = "changed"
+	got["NEW"] = "added"
+	checkSecrets(t, s, "acme", "api", map[string]string{"TOKEN": "s3cret"})
+	names, err := s.SecretNames(ctx, "acme", "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names[0] = "CHANGED"
+	checkSecrets(t, s, "acme", "api", map[string]string{"TOKEN": "s3cret"})
+
+	value := []byte("value")
+	if err := s.KVPut(ctx, "acme", "NS", "k", value); err != nil {
+		t.Fatal(err)
+	}
+	value[0] = 'X'
+	v, err := s.KVGet(ctx, "acme", "NS", "k")
+	if err != nil || string(v) != "value" {
+		t.Fatalf("changing the value passed to KVPut changed it: %q, %v", v, err)
+	}
+	v[0] = 'X'
+	if v, _ := s.KVGet(ctx, "acme", "NS", "k"); string(v) != "value" {
+		t.Fatalf("changing a KVGet result changed it: %q", v)
+	}
+	keys, err := s.KVList(ctx, "acme", "NS", "", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys[0] = "changed"
+	checkKeys(t, s, "acme", "NS", "", []string{"k"})
 }
 
 func testInvalidNames(t *testing.T, s store.Store) {
@@ -551,8 +605,8 @@ func testInvalidNames(t *testing.T, s store.Store) {
 		{"PutMeta empty key", func() error { return s.PutMeta(ctx, "", []byte("v")) }},
 	}
 	for _, tt := range tests {
-		if err := tt.call(); err == nil {
-			t.Errorf("%s: no error", tt.name)
+		if err := tt.call(); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("%s: err = %v, want ErrInvalid", tt.name, err)
 		}
 	}
 	if ts, err := s.Tenants(ctx); err != nil || len(ts) != 1 {
@@ -587,6 +641,10 @@ func testWatch(t *testing.T, s store.Store) {
 			_, err := s.Deploy(ctx, "acme", "web", []byte("web"), api.WorkerSettings{})
 			return err
 		}},
+		{"PutSecret", "acme", "api", func() error { return s.PutSecret(ctx, "acme", "api", "TOKEN", []byte("s3cret")) }},
+		{"PutSecret again", "acme", "api", func() error { return s.PutSecret(ctx, "acme", "api", "TOKEN", []byte("other")) }},
+		{"PutSecret on another worker", "acme", "web", func() error { return s.PutSecret(ctx, "acme", "web", "TOKEN", nil) }},
+		{"DeleteSecret", "acme", "api", func() error { return s.DeleteSecret(ctx, "acme", "api", "TOKEN") }},
 		{"DeleteWorker", "acme", "api", func() error { return s.DeleteWorker(ctx, "acme", "api") }},
 		{"PutMeta", "", "", func() error { return s.PutMeta(ctx, "k", []byte("v")) }},
 	}
@@ -665,6 +723,8 @@ func testCanceled(t *testing.T, s store.Store) {
 	if err := s.PutMeta(t.Context(), "k", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
+	putSecret(t, s, "acme", "api", "OLD", "old secret")
+	kvPut(t, s, "acme", "NS", "old", "old value")
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	for name, err := range calls(ctx, s, v.SHA256) {
@@ -677,12 +737,16 @@ func testCanceled(t *testing.T, s store.Store) {
 	if _, err := s.Tenant(t.Context(), "new"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("CreateTenant with a canceled context created the tenant: err = %v", err)
 	}
+	checkSecrets(t, s, "acme", "api", map[string]string{"OLD": "old secret"})
+	checkKeys(t, s, "acme", "NS", "", []string{"old"})
 }
 
 func testClosed(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	createTenant(t, s, "acme")
 	v := deploy(t, s, "acme", "api", "v1")
+	putSecret(t, s, "acme", "api", "OLD", "old secret")
+	kvPut(t, s, "acme", "NS", "old", "old value")
 	events := s.Watch(ctx)
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -710,7 +774,15 @@ func calls(ctx context.Context, s store.Store, sha string) func(yield func(strin
 			yield("DeleteWorker", s.DeleteWorker(ctx, "acme", "api")) &&
 			yield("Module", second(s.Module(ctx, sha))) &&
 			yield("Meta", second(s.Meta(ctx, "k"))) &&
-			yield("PutMeta", s.PutMeta(ctx, "k", []byte("v2")))
+			yield("PutMeta", s.PutMeta(ctx, "k", []byte("v2"))) &&
+			yield("PutSecret", s.PutSecret(ctx, "acme", "api", "NEW", []byte("v"))) &&
+			yield("DeleteSecret", s.DeleteSecret(ctx, "acme", "api", "OLD")) &&
+			yield("SecretNames", second(s.SecretNames(ctx, "acme", "api"))) &&
+			yield("Secrets", second(s.Secrets(ctx, "acme", "api"))) &&
+			yield("KVPut", s.KVPut(ctx, "acme", "NS", "new", []byte("v"))) &&
+			yield("KVGet", second(s.KVGet(ctx, "acme", "NS", "old"))) &&
+			yield("KVDelete", s.KVDelete(ctx, "acme", "NS", "old")) &&
+			yield("KVList", second(s.KVList(ctx, "acme", "NS", "", "", 0)))
 	}
 }
 
