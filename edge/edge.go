@@ -43,6 +43,8 @@ type Config struct {
 	// none: Match always misses, Put stores nothing and Cache().Fetch
 	// goes to the origin every time (no coalescing).
 	Cache *cache.Cache
+	// KV is the tenants' key-value store behind wedge.KV; nil: none.
+	KV hostapi.KV
 }
 
 // DefaultZone is the zone used when Config.Zone is empty.
@@ -57,6 +59,7 @@ type Edge struct {
 	metrics      *metrics.Metrics
 	egress       *hostapi.Egress
 	cache        *cache.Cache
+	kv           hostapi.KV
 	sched        *scheduler.Scheduler
 	table        atomic.Pointer[Table]
 }
@@ -72,6 +75,7 @@ func New(cfg Config, s *scheduler.Scheduler) *Edge {
 		metrics:      cfg.Metrics,
 		egress:       hostapi.NewEgress(cfg.Egress),
 		cache:        cfg.Cache,
+		kv:           cfg.KV,
 		sched:        s,
 	}
 	if e.zone == "" {
@@ -161,6 +165,7 @@ func (e *Edge) serve(rw http.ResponseWriter, r *http.Request, w *scheduler.Worke
 	req := &hostapi.Request{
 		W: rw, R: r, MaxBody: e.maxBody, Yield: meter.Pause, Resume: meter.Resume,
 		Tenant: w.Tenant, Egress: e.egress, Cache: e.cache, MaxSubrequests: w.Limits.Subrequests,
+		KV: e.kv, KVBindings: w.KVBindings,
 	}
 	defer req.Close() // what the guest left open: round trips, response bodies
 	var instantiate time.Duration

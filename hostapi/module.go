@@ -40,6 +40,7 @@ func (Module) ModuleName() string { return ModuleName }
 
 var (
 	i32x6 = []wapi.ValueType{wapi.ValueTypeI32, wapi.ValueTypeI32, wapi.ValueTypeI32, wapi.ValueTypeI32, wapi.ValueTypeI32, wapi.ValueTypeI32}
+	i32x4 = []wapi.ValueType{wapi.ValueTypeI32, wapi.ValueTypeI32, wapi.ValueTypeI32, wapi.ValueTypeI32}
 	i32x3 = []wapi.ValueType{wapi.ValueTypeI32, wapi.ValueTypeI32, wapi.ValueTypeI32}
 	i32x2 = []wapi.ValueType{wapi.ValueTypeI32, wapi.ValueTypeI32}
 	i32   = []wapi.ValueType{wapi.ValueTypeI32}
@@ -64,6 +65,11 @@ func (Module) ExportFunctions(export func(name string, fn wapi.GoModuleFunction,
 	export("cache_delete", wapi.GoModuleFunc(cacheDelete), i32x2, i32)
 	export("cache_fetch", wapi.GoModuleFunc(cacheFetch), i32x2, i32)
 	export("error_message", wapi.GoModuleFunc(errorMessage), i32x2, i32)
+
+	export("kv_get", wapi.GoModuleFunc(kvGet), i32x6, i32)
+	export("kv_put", wapi.GoModuleFunc(kvPut), i32x6, i32)
+	export("kv_delete", wapi.GoModuleFunc(kvDelete), i32x4, i32)
+	export("kv_list", wapi.GoModuleFunc(kvList), i32x6, i32)
 }
 
 // guestBytes returns the guest's memory at [ptr, ptr+n) without copying, or

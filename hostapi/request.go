@@ -38,6 +38,11 @@ type Request struct {
 	// Cache is the edge cache. Nil means none: cache_match finds
 	// nothing, cache_put stores nothing, cache_fetch always fetches.
 	Cache *cache.Cache
+	// KV is the key-value store of the kv_* host functions; nil: none
+	// (every call answers EDENIED). KVBindings are the namespaces the
+	// worker binds in its wedge.toml: the only ones it may use.
+	KV         KV
+	KVBindings []string
 	// MaxSubrequests caps the outbound requests (fetch_send, cache_fetch)
 	// of this request; past it they fail with ELIMIT. Zero means
 	// api.DefaultLimits.Subrequests.

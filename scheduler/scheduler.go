@@ -149,6 +149,9 @@ type Worker struct {
 	Version int
 	Limits  api.Limits // with defaults applied
 	Env     []string   // "KEY=value", vars and secrets
+	// KVBindings are the KV namespaces the worker binds (wedge.toml's
+	// kv_namespaces): the only ones its requests may use.
+	KVBindings []string
 
 	s      *Scheduler
 	module *runtime.Module

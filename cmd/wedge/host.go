@@ -109,7 +109,7 @@ func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 	}
 	e := edge.New(edge.Config{
 		Zone: cfg.zone, ServerTiming: cfg.serverTiming, Logger: cfg.log, Metrics: m,
-		Egress: hostapi.EgressConfig{Allow: cfg.egressAllow}, Cache: edgeCache,
+		Egress: hostapi.EgressConfig{Allow: cfg.egressAllow}, Cache: edgeCache, KV: storeKV{st},
 	}, sched)
 	h := &host{cfg: cfg, log: cfg.log, store: st, rt: rt, sched: sched, edge: e, metrics: m, cache: edgeCache}
 	h.rec = &reconciler{store: st, rt: rt, sched: sched, edge: e, log: cfg.log, caps: cfg.caps, current: map[workerKey]*scheduler.Worker{}}
@@ -238,11 +238,16 @@ func (r *reconciler) sync(ctx context.Context, ev store.Event) error {
 		if !ok {
 			continue
 		}
-		if cur := r.current[key]; cur != nil && cur.Version == v.Number && cur.SHA256() == v.SHA256 {
+		secrets, err := r.store.Secrets(ctx, w.Tenant, w.Name)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		env := envOf(v.Settings, secrets)
+		if cur := r.current[key]; cur != nil && cur.Version == v.Number && cur.SHA256() == v.SHA256 && slices.Equal(cur.Env, env) {
 			next[key] = cur
 			continue
 		}
-		sw, err := r.load(ctx, w, v)
+		sw, err := r.load(ctx, w, v, env)
 		if err != nil {
 			r.log.Error("load worker", "tenant", w.Tenant, "worker", w.Name, "version", v.Number, "err", err)
 			if cur := r.current[key]; cur != nil {
@@ -298,7 +303,7 @@ func (r *reconciler) waitServing(ctx context.Context, tenant, name string, versi
 	}
 }
 
-func (r *reconciler) load(ctx context.Context, w store.Worker, v store.Version) (*scheduler.Worker, error) {
+func (r *reconciler) load(ctx context.Context, w store.Worker, v store.Version, env []string) (*scheduler.Worker, error) {
 	wasm, err := r.store.Module(ctx, v.SHA256)
 	if err != nil {
 		return nil, fmt.Errorf("read module %s: %w", v.SHA256, err)
@@ -313,13 +318,26 @@ func (r *reconciler) load(ctx context.Context, w store.Worker, v store.Version) 
 	}
 	// Caps lowered since the deploy apply to workers deployed before.
 	limits := v.Settings.Limits.Within(r.caps)
-	return r.sched.NewWorker(ctx, w.Tenant, w.Name, v.Number, m, limits, envOf(v.Settings), &initLog{log: r.log, tenant: w.Tenant, worker: w.Name})
+	sw, err := r.sched.NewWorker(ctx, w.Tenant, w.Name, v.Number, m, limits, env, &initLog{log: r.log, tenant: w.Tenant, worker: w.Name})
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range v.Settings.KVNamespaces {
+		sw.KVBindings = append(sw.KVBindings, b.Binding)
+	}
+	return sw, nil
 }
 
-// envOf is a worker's environment: its vars, sorted by name.
-func envOf(s api.WorkerSettings) []string {
-	env := make([]string, 0, len(s.Vars))
+// envOf is a worker's environment: its vars and its secrets (a secret
+// wins over a var of the same name), sorted by name. Never logged.
+func envOf(s api.WorkerSettings, secrets map[string]string) []string {
+	env := make([]string, 0, len(s.Vars)+len(secrets))
 	for k, v := range s.Vars {
+		if _, ok := secrets[k]; !ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	for k, v := range secrets {
 		env = append(env, k+"="+v)
 	}
 	slices.Sort(env)

@@ -139,8 +139,65 @@ func serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		io.WriteString(w, "deleted\n")
+	case "/kv":
+		serveKV(w, r)
 	default:
 		http.NotFound(w, r)
+	}
+}
+
+// serveKV runs one KV operation: ?op=get|put|delete|list|incr&key=K&value=V
+// (&ns=N, default COUNTS; &prefix=P for list).
+func serveKV(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	ns := q.Get("ns")
+	if ns == "" {
+		ns = "COUNTS"
+	}
+	kv, key := wedge.KV(ns), q.Get("key")
+	var err error
+	switch q.Get("op") {
+	case "get":
+		var v []byte
+		if v, err = kv.Get(key); err == nil {
+			w.Write(v)
+			return
+		}
+	case "put":
+		err = kv.Put(key, []byte(q.Get("value")))
+	case "delete":
+		err = kv.Delete(key)
+	case "list":
+		var keys []string
+		if keys, err = kv.List(q.Get("prefix")); err == nil {
+			fmt.Fprintf(w, "keys=%s\n", strings.Join(keys, ","))
+			return
+		}
+	case "incr":
+		n := 0
+		v, gerr := kv.Get(key)
+		if gerr == nil {
+			n, _ = strconv.Atoi(string(v))
+		} else if !errors.Is(gerr, wedge.ErrNotFound) {
+			err = gerr
+			break
+		}
+		n++
+		if err = kv.Put(key, []byte(strconv.Itoa(n))); err == nil {
+			fmt.Fprintf(w, "count=%d\n", n)
+			return
+		}
+	default:
+		http.Error(w, "op: get, put, delete, list or incr", http.StatusBadRequest)
+		return
+	}
+	switch {
+	case errors.Is(err, wedge.ErrNotFound):
+		http.Error(w, "not found", http.StatusNotFound)
+	case err != nil:
+		http.Error(w, "error: "+err.Error(), http.StatusForbidden)
+	default:
+		io.WriteString(w, "ok\n")
 	}
 }
 

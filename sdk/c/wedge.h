@@ -37,6 +37,12 @@ WEDGE_IMPORT("cache_delete") int32_t wedge_cache_delete(const uint8_t *head, uin
 WEDGE_IMPORT("cache_fetch") int32_t wedge_cache_fetch(const uint8_t *head, uint32_t len);
 WEDGE_IMPORT("error_message") int32_t wedge_error_message(uint8_t *buf, uint32_t cap);
 
+/* KV namespaces bound in wedge.toml. */
+WEDGE_IMPORT("kv_get") int32_t wedge_kv_get(const uint8_t *ns, uint32_t ns_len, const uint8_t *key, uint32_t key_len, uint8_t *buf, uint32_t cap);
+WEDGE_IMPORT("kv_put") int32_t wedge_kv_put(const uint8_t *ns, uint32_t ns_len, const uint8_t *key, uint32_t key_len, const uint8_t *value, uint32_t value_len);
+WEDGE_IMPORT("kv_delete") int32_t wedge_kv_delete(const uint8_t *ns, uint32_t ns_len, const uint8_t *key, uint32_t key_len);
+WEDGE_IMPORT("kv_list") int32_t wedge_kv_list(const uint8_t *ns, uint32_t ns_len, const uint8_t *prefix, uint32_t prefix_len, uint8_t *buf, uint32_t cap);
+
 /* Error codes returned by the functions above. */
 enum {
 	WEDGE_EBADSTATE = -1, WEDGE_EINVAL = -2, WEDGE_EIO = -3, WEDGE_ETOOLARGE = -4,

@@ -258,6 +258,10 @@ func (unsupported) cacheMatch([]byte) int32               { return codeBadState 
 func (unsupported) cachePut(_, _, _ []byte) int32         { return codeBadState }
 func (unsupported) cacheDelete([]byte) int32              { return codeBadState }
 func (unsupported) cacheFetch([]byte) int32               { return codeBadState }
+func (unsupported) kvGet(_, _, _ []byte) int32            { return codeBadState }
+func (unsupported) kvPut(_, _, _ []byte) int32            { return codeBadState }
+func (unsupported) kvDelete(_, _ []byte) int32            { return codeBadState }
+func (unsupported) kvList(_, _, _ []byte) int32           { return codeBadState }
 func (unsupported) errorMessage(buf []byte) int32 {
 	const msg = "not running on a Wedge host"
 	if len(msg) <= len(buf) {

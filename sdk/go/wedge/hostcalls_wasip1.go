@@ -95,6 +95,31 @@ func (wasmHost) cacheDelete(head []byte) int32 { return cacheDelete(ptr(head), u
 func (wasmHost) cacheFetch(head []byte) int32  { return cacheFetch(ptr(head), uint32(len(head))) }
 func (wasmHost) errorMessage(buf []byte) int32 { return errorMessage(ptr(buf), uint32(len(buf))) }
 
+//go:wasmimport wedge_v1 kv_get
+func kvGet(ns unsafe.Pointer, nsLen uint32, key unsafe.Pointer, keyLen uint32, buf unsafe.Pointer, capacity uint32) int32
+
+//go:wasmimport wedge_v1 kv_put
+func kvPut(ns unsafe.Pointer, nsLen uint32, key unsafe.Pointer, keyLen uint32, value unsafe.Pointer, valueLen uint32) int32
+
+//go:wasmimport wedge_v1 kv_delete
+func kvDelete(ns unsafe.Pointer, nsLen uint32, key unsafe.Pointer, keyLen uint32) int32
+
+//go:wasmimport wedge_v1 kv_list
+func kvList(ns unsafe.Pointer, nsLen uint32, prefix unsafe.Pointer, prefixLen uint32, buf unsafe.Pointer, capacity uint32) int32
+
+func (wasmHost) kvGet(ns, key, buf []byte) int32 {
+	return kvGet(ptr(ns), uint32(len(ns)), ptr(key), uint32(len(key)), ptr(buf), uint32(len(buf)))
+}
+func (wasmHost) kvPut(ns, key, value []byte) int32 {
+	return kvPut(ptr(ns), uint32(len(ns)), ptr(key), uint32(len(key)), ptr(value), uint32(len(value)))
+}
+func (wasmHost) kvDelete(ns, key []byte) int32 {
+	return kvDelete(ptr(ns), uint32(len(ns)), ptr(key), uint32(len(key)))
+}
+func (wasmHost) kvList(ns, prefix, buf []byte) int32 {
+	return kvList(ptr(ns), uint32(len(ns)), ptr(prefix), uint32(len(prefix)), ptr(buf), uint32(len(buf)))
+}
+
 // wedgeHandle is called by the host once per request.
 //
 //go:wasmexport wedge_handle

@@ -38,6 +38,11 @@ type host interface {
 	cacheDelete(head []byte) int32
 	cacheFetch(head []byte) int32
 	errorMessage(buf []byte) int32
+
+	kvGet(ns, key, buf []byte) int32
+	kvPut(ns, key, value []byte) int32
+	kvDelete(ns, key []byte) int32
+	kvList(ns, prefix, buf []byte) int32
 }
 
 // Error codes of the ABI (docs/abi.md).
