@@ -309,15 +309,29 @@ func xdpStateIn(t *testing.T, tn *testNet) xdpState {
 	return st
 }
 
+// XDP actions (linux/bpf.h).
+const (
+	xdpDrop = 1
+	xdpPass = 2
+	xdpTX   = 3
+)
+
 // passProgram is the trivial XDP program: return XDP_PASS.
 func passProgram(t testing.TB, attach ebpf.AttachType) *ebpf.Program {
 	t.Helper()
+	return trivialProgram(t, attach, xdpPass)
+}
+
+// trivialProgram is an XDP program that returns action and does nothing
+// else, built here rather than compiled.
+func trivialProgram(t testing.TB, attach ebpf.AttachType, action int32) *ebpf.Program {
+	t.Helper()
 	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name:         "wedge_test_pass",
+		Name:         "wedge_test_" + map[int32]string{xdpDrop: "drop", xdpPass: "pass", xdpTX: "tx"}[action],
 		Type:         ebpf.XDP,
 		AttachType:   attach,
 		License:      "MIT",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()},
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, action), asm.Return()},
 	})
 	requireKernel(t, err, "load a trivial XDP program")
 	t.Cleanup(func() { p.Close() })
@@ -437,7 +451,7 @@ func TestAutoGeneric(t *testing.T) {
 	dummy := "wnfd" + tn.host[4:]
 	if err := ipCmd("-n", tn.ns, "link", "add", dummy, "type", "bridge"); err != nil {
 		if err2 := ipCmd("-n", tn.ns, "link", "add", dummy, "type", "ifb"); err2 != nil {
-			t.Skipf("no device type without native XDP in this kernel: %v; %v", err, err2)
+			skipKernel(t, "no device type without native XDP in this kernel: %v; %v", err, err2)
 		}
 	}
 	if err := ipCmd("-n", tn.ns, "link", "set", dummy, "up"); err != nil {

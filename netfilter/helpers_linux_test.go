@@ -71,7 +71,26 @@ func requireKernel(t testing.TB, err error, what string) {
 	if privileged() && kernelAtLeast(5, 15) {
 		t.Fatalf("%s: refused although this process is privileged on Linux >= 5.15: %v", what, err)
 	}
-	t.Skipf("%s: the kernel refused BPF (%v); this test needs root (CAP_BPF, CAP_NET_ADMIN) and Linux >= 5.15", what, err)
+	skipKernel(t, "%s: the kernel refused BPF (%v); this test needs root (CAP_BPF, CAP_NET_ADMIN) and Linux >= 5.15", what, err)
+}
+
+// xdpTestsEnv names the environment variable that, set to "required",
+// turns every skip of skipKernel into a failure. CI sets it (.ci/run), so
+// that CI cannot pass without having run the BPF and network namespace
+// tests.
+const xdpTestsEnv = "XDP_TESTS"
+
+// skipKernel skips the test for a reason that depends on the kernel, the
+// privileges or the tools of the machine — never on the code under test —
+// or fails it with the same reason when XDP_TESTS=required. Every such skip
+// in this package goes through here.
+func skipKernel(t testing.TB, format string, args ...any) {
+	t.Helper()
+	reason := fmt.Sprintf(format, args...)
+	if os.Getenv(xdpTestsEnv) == "required" {
+		t.Fatalf("%s (%s=required: this test may not be skipped)", reason, xdpTestsEnv)
+	}
+	t.Skip(reason)
 }
 
 // kernelRules loads the XDP program without pins, with rules on its maps.
@@ -116,7 +135,6 @@ func kernelVerdict(t testing.TB, objs *xdpObjects, frame []byte) Verdict {
 	if v == 255 {
 		t.Fatalf("no counter moved (XDP action %d)", ret)
 	}
-	const xdpDrop, xdpPass = 1, 2
 	if want := map[bool]uint32{true: xdpDrop, false: xdpPass}[v.Drop()]; ret != want {
 		t.Fatalf("verdict %s with XDP action %d", v, ret)
 	}

@@ -39,7 +39,7 @@ var testNets atomic.Int32
 
 // freeSubnet returns an N for 198.18.N.0/24 that no interface of this
 // namespace uses: another test process, or one that died, may hold some.
-func freeSubnet(t *testing.T) int {
+func freeSubnet(t testing.TB) int {
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
 		t.Fatal(err)
@@ -80,13 +80,13 @@ func ipCmd(args ...string) error {
 
 // newTestNet makes a namespace and a veth pair, or skips the test when
 // this process may not (not root, no iproute2).
-func newTestNet(t *testing.T) *testNet {
+func newTestNet(t testing.TB) *testNet {
 	t.Helper()
 	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("iproute2's ip is not installed: cannot make a network namespace")
+		skipKernel(t, "iproute2's ip is not installed: cannot make a network namespace")
 	}
 	if !privileged() {
-		t.Skip("making a network namespace and attaching XDP need root (CAP_SYS_ADMIN, CAP_NET_ADMIN)")
+		skipKernel(t, "making a network namespace and attaching XDP need root (CAP_SYS_ADMIN, CAP_NET_ADMIN)")
 	}
 	var rnd [3]byte
 	_, _ = rand.Read(rnd[:])
@@ -159,7 +159,7 @@ func (tn *testNet) do(fn func() error) error {
 
 // pinDir returns a directory for pins, with a bpffs that Open will mount
 // on it unmounted after the test.
-func pinDir(t *testing.T) string {
+func pinDir(t testing.TB) string {
 	dir := t.TempDir()
 	t.Cleanup(func() {
 		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
@@ -170,11 +170,11 @@ func pinDir(t *testing.T) string {
 }
 
 // testLogger sends the filter's log to the test's.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
