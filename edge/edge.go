@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -45,6 +46,15 @@ type Config struct {
 	Cache *cache.Cache
 	// KV is the tenants' key-value store behind wedge.KV; nil: none.
 	KV hostapi.KV
+	// SourceRate limits the requests one client address (IPv6: one /64)
+	// may make per second across all workers, bursts of SourceBurst (zero:
+	// one second's worth); beyond it, 429 rate-limited. Zero: no limit.
+	SourceRate  float64
+	SourceBurst int
+	// OnRateLimited, if set, is called with the client's address whenever
+	// a request is answered rate-limited (by its source's or its tenant's
+	// limit): the packet filter's escalation counts them.
+	OnRateLimited func(src netip.Addr)
 }
 
 // DefaultZone is the zone used when Config.Zone is empty.
@@ -60,6 +70,8 @@ type Edge struct {
 	egress       *hostapi.Egress
 	cache        *cache.Cache
 	kv           hostapi.KV
+	sources      *sourceLimiter // nil: no per-source limit
+	limited      func(netip.Addr)
 	sched        *scheduler.Scheduler
 	table        atomic.Pointer[Table]
 }
@@ -76,6 +88,8 @@ func New(cfg Config, s *scheduler.Scheduler) *Edge {
 		egress:       hostapi.NewEgress(cfg.Egress),
 		cache:        cfg.Cache,
 		kv:           cfg.KV,
+		sources:      newSourceLimiter(cfg.SourceRate, cfg.SourceBurst),
+		limited:      cfg.OnRateLimited,
 		sched:        s,
 	}
 	if e.zone == "" {
@@ -140,6 +154,13 @@ func normalizeHost(host string) string {
 // ServeHTTP implements http.Handler.
 func (e *Edge) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if e.sources != nil {
+		if src, ok := sourceOf(r); ok && !e.sources.allow(src, start) {
+			e.rateLimited(r)
+			writeError(rw, api.CodeRateLimited, "too many requests from your address: slow down")
+			return
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		w := e.lookup(r.Host)
 		if w == nil {
@@ -217,7 +238,16 @@ func (e *Edge) fail(rw http.ResponseWriter, req *hostapi.Request, w *scheduler.W
 		return // the client went away
 	}
 	code := api.CodeOf(err)
-	e.log.Warn("worker request failed", "tenant", w.Tenant, "worker", w.Name, "version", w.Version, "code", code, "err", err)
+	if code == api.CodeRateLimited {
+		if req != nil {
+			e.rateLimited(req.R)
+		}
+	}
+	level := slog.LevelWarn
+	if code == api.CodeRateLimited || code == api.CodeOverloaded {
+		level = slog.LevelDebug // one per request under a flood: the metrics count them
+	}
+	e.log.Log(context.Background(), level, "worker request failed", "tenant", w.Tenant, "worker", w.Name, "version", w.Version, "code", code, "err", err)
 	e.metrics.Request(w.Tenant, w.Name, code.Status(), string(code), time.Since(start), instantiate)
 	if req != nil && req.HeadSent() {
 		panic(http.ErrAbortHandler) // too late for a status: cut the response short
@@ -228,6 +258,16 @@ func (e *Edge) fail(rw http.ResponseWriter, req *hostapi.Request, w *scheduler.W
 		msg = ae.Message
 	}
 	writeError(rw, code, msg)
+}
+
+// rateLimited tells OnRateLimited about r's client.
+func (e *Edge) rateLimited(r *http.Request) {
+	if e.limited == nil {
+		return
+	}
+	if src, ok := sourceOf(r); ok {
+		e.limited(src.Addr())
+	}
 }
 
 // writeError answers a request with a Wedge-Error.

@@ -39,7 +39,10 @@ type hostConfig struct {
 	sched        scheduler.Config  // admission; its PoolSize and Fresh come from instances
 	egressAllow  []netip.Prefix    // ranges workers' fetch may reach besides public addresses
 	cacheBytes   int64             // the edge cache's size; zero: its default
-	xdp          string            // its interface
+	sourceRPS    float64           // per client address; zero: no limit
+	sourceBurst  int
+	escalate     netfilter.EscalatorConfig // L7 → L3 escalation into netfilter; Threshold 0: off
+	xdp          string                    // its interface
 	// control enables the control-plane API, with the operator token from
 	// adminToken, or generated on the first start and printed to stderr.
 	control    bool
@@ -107,9 +110,15 @@ func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("edge cache: %w", err)
 	}
+	var onLimited func(netip.Addr)
+	if cfg.netfilter != nil && cfg.escalate.Threshold > 0 {
+		esc := netfilter.NewEscalator(cfg.netfilter, cfg.escalate)
+		onLimited = func(a netip.Addr) { esc.Observe(a) }
+	}
 	e := edge.New(edge.Config{
 		Zone: cfg.zone, ServerTiming: cfg.serverTiming, Logger: cfg.log, Metrics: m,
 		Egress: hostapi.EgressConfig{Allow: cfg.egressAllow}, Cache: edgeCache, KV: storeKV{st},
+		SourceRate: cfg.sourceRPS, SourceBurst: cfg.sourceBurst, OnRateLimited: onLimited,
 	}, sched)
 	h := &host{cfg: cfg, log: cfg.log, store: st, rt: rt, sched: sched, edge: e, metrics: m, cache: edgeCache}
 	h.rec = &reconciler{store: st, rt: rt, sched: sched, edge: e, log: cfg.log, caps: cfg.caps, current: map[workerKey]*scheduler.Worker{}}

@@ -90,3 +90,36 @@ func TestNetfilterAPI(t *testing.T) {
 		t.Fatal("the edge does not answer after the block was removed")
 	}
 }
+
+// TestEscalation: a client that keeps being answered rate-limited at L7 is
+// pushed into the packet filter's blocklist, for a TTL, and logged.
+func TestEscalation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the real binary; skipped in -short mode")
+	}
+	s := startServer(t, t.TempDir(), "--source-rps", "0.1", "--source-burst", "1", "--escalate-after", "2", "--escalate-ttl", "1m")
+	c := &http.Client{Timeout: 2 * time.Second}
+	var statuses []int
+	for range 3 {
+		resp, err := c.Get("http://" + s.edge + "/")
+		if err != nil {
+			statuses = append(statuses, 0)
+			continue
+		}
+		resp.Body.Close()
+		statuses = append(statuses, resp.StatusCode)
+	}
+	if statuses[0] != 404 || statuses[1] != 429 || statuses[2] != 429 {
+		t.Fatalf("statuses %v, want 404 (no route, admitted), 429, 429", statuses)
+	}
+	_, body := s.apiDo("GET", "/v1/netfilter/blocklist", adminToken, nil)
+	if !strings.Contains(body, `"127.0.0.1/32"`) || !strings.Contains(body, `"expires"`) {
+		t.Fatalf("blocklist after the escalation: %s", body)
+	}
+	if _, err := c.Get("http://" + s.edge + "/"); err == nil {
+		t.Error("the escalated address still reaches the edge")
+	}
+	if !strings.Contains(s.stderr.String(), "127.0.0.1") {
+		t.Error("the escalation was not logged")
+	}
+}

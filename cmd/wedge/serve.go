@@ -59,6 +59,11 @@ func serveCommand(ctx context.Context, env cli.Env, args []string) int {
 	fs.IntVar(&caps.Subrequests, "max-subrequests", api.DefaultLimits.Subrequests, "the most fetch calls per request a worker may ask for (limits.subrequests)")
 	tenantRPS := fs.Float64("tenant-rps", 0, "requests per second one tenant may make across its workers (a token bucket; 0: no limit); beyond it, 429 rate-limited")
 	tenantBurst := fs.Int("tenant-burst", 0, "the burst of --tenant-rps (0: one second's worth)")
+	sourceRPS := fs.Float64("source-rps", 0, "requests per second one client address (IPv6: one /64) may make (a token bucket; 0: no limit); beyond it, 429 rate-limited")
+	sourceBurst := fs.Int("source-burst", 0, "the burst of --source-rps (0: one second's worth)")
+	escalateAfter := fs.Int("escalate-after", 0, "block a client address in the packet filter once it was answered rate-limited this many times within --escalate-window (0: never)")
+	escalateWindow := fs.Duration("escalate-window", netfilter.DefaultEscalationWindow, "the window of --escalate-after")
+	escalateTTL := fs.Duration("escalate-ttl", netfilter.DefaultEscalationTTL, "how long an escalated address stays blocked")
 	maxConcurrency := fs.Int("max-concurrency", 256, "requests served at once on this host; beyond it, requests wait up to 1 s, then 503 overloaded")
 	tenantConcurrency := fs.Int("tenant-concurrency", 0, "requests one tenant may have in flight at once (0: half of --max-concurrency); beyond it, 503 overloaded")
 	instances := fs.String("instances", "pool", "how requests get instances: pool (reset to the image and reused), image (a new one from the image each time) or fresh (full instantiation each time; for comparisons)")
@@ -80,6 +85,10 @@ func serveCommand(ctx context.Context, env cli.Env, args []string) int {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		fmt.Fprintf(env.Stderr, "error: --log-level %q: use debug, info, warn or error\n", *logLevel)
+		return cli.ExitUsage
+	}
+	if *sourceRPS < 0 || *sourceBurst < 0 || *escalateAfter < 0 {
+		fmt.Fprintln(env.Stderr, "error: --source-rps, --source-burst and --escalate-after must not be negative")
 		return cli.ExitUsage
 	}
 	if caps.CPUMillis <= 0 || caps.WallMillis <= 0 || caps.MemoryMB <= 0 || caps.Subrequests < 0 || *tenantRPS < 0 || *tenantBurst < 0 || *maxConcurrency <= 0 || *tenantConcurrency < 0 {
@@ -105,7 +114,9 @@ func serveCommand(ctx context.Context, env cli.Env, args []string) int {
 		httpAddr: *httpAddr, adminAddr: *adminAddr, dataDir: *dataDir, zone: *zone,
 		serverTiming: *serverTiming, instances: *instances, codeBudget: *codeBudget << 20, xdp: *xdp, xdpPins: *xdpPins,
 		egressAllow: allow, cacheBytes: *cacheMB << 20,
-		caps: caps, sched: scheduler.Config{
+		sourceRPS: *sourceRPS, sourceBurst: *sourceBurst,
+		escalate: netfilter.EscalatorConfig{Threshold: *escalateAfter, Window: *escalateWindow, TTL: *escalateTTL, Logger: log},
+		caps:     caps, sched: scheduler.Config{
 			MaxConcurrency: *maxConcurrency, TenantConcurrency: *tenantConcurrency,
 			TenantRate: *tenantRPS, TenantBurst: *tenantBurst,
 		},
@@ -128,6 +139,9 @@ type serveConfig struct {
 	sched                              scheduler.Config
 	egressAllow                        []netip.Prefix
 	cacheBytes                         int64
+	sourceRPS                          float64
+	sourceBurst                        int
+	escalate                           netfilter.EscalatorConfig
 	adminToken                         string
 	log                                *slog.Logger
 	stderr                             io.Writer
@@ -165,6 +179,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 		dataDir: cfg.dataDir, zone: cfg.zone, serverTiming: cfg.serverTiming, instances: cfg.instances,
 		codeBudget: cfg.codeBudget, control: true, adminToken: cfg.adminToken, stderr: cfg.stderr, log: cfg.log,
 		netfilter: filter, xdp: cfg.xdp, caps: cfg.caps, sched: cfg.sched, egressAllow: cfg.egressAllow, cacheBytes: cfg.cacheBytes,
+		sourceRPS: cfg.sourceRPS, sourceBurst: cfg.sourceBurst, escalate: cfg.escalate,
 	})
 	if err != nil {
 		edgeLn.Close()
