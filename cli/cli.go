@@ -96,6 +96,7 @@ func builtins(hasDev bool) []Command {
 		{Name: "deploy", Summary: "build and upload a worker as a new version", Run: runDeploy},
 		{Name: "versions", Summary: "list a worker's versions and show the active one", Run: runVersions},
 		{Name: "rollback", Summary: "make an earlier version of a worker active again", Run: runRollback},
+		{Name: "tail", Summary: "show a worker's requests and logs live", Run: runTail},
 		{Name: "secret", Summary: "set, list and delete a worker's secrets", Run: runSecret},
 		{Name: "kv", Summary: "read and write the tenant's KV namespaces", Run: runKV},
 		{Name: "tenant", Summary: "manage tenants (create)", Run: runTenant},

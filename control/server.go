@@ -20,6 +20,7 @@ import (
 	"github.com/wedgeworks/wedge/metrics"
 	"github.com/wedgeworks/wedge/runtime"
 	"github.com/wedgeworks/wedge/store"
+	"github.com/wedgeworks/wedge/tail"
 )
 
 // Config configures a Server. Store and Runtime are required.
@@ -43,6 +44,9 @@ type Config struct {
 	// rollback or delete is in effect when the API answers. It returns
 	// ctx's error if that takes too long.
 	Applied func(ctx context.Context, tenant, worker string, version int) error
+	// Tail, if set, is where the edge publishes request events; the tail
+	// endpoint streams a worker's. Nil answers it with not-found.
+	Tail *tail.Hub
 	// Netfilter, if set, is the packet filter the operator manages under
 	// /v1/netfilter; nil answers those endpoints with not-found.
 	Netfilter Netfilter
@@ -60,6 +64,7 @@ type Server struct {
 	log       *slog.Logger
 	applied   func(ctx context.Context, tenant, worker string, version int) error
 	netfilter Netfilter
+	tailHub   *tail.Hub
 	router    chi.Router
 }
 
@@ -82,6 +87,7 @@ func New(cfg Config) (*Server, error) {
 		log:       cfg.Logger,
 		applied:   cfg.Applied,
 		netfilter: cfg.Netfilter,
+		tailHub:   cfg.Tail,
 	}
 	if s.maxModule <= 0 {
 		s.maxModule = 64 << 20
@@ -130,6 +136,7 @@ func (s *Server) routes() {
 				r.Delete("/", s.deleteWorker)
 				r.Get("/versions", s.versions)
 				r.Post("/rollback", s.rollback)
+				r.Get("/tail", s.tail)
 				r.Get("/secrets", s.listSecrets)
 				r.Put("/secrets/{key}", s.putSecret)
 				r.Delete("/secrets/{key}", s.deleteSecret)

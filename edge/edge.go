@@ -19,6 +19,7 @@ import (
 	"github.com/wedgeworks/wedge/hostapi"
 	"github.com/wedgeworks/wedge/metrics"
 	"github.com/wedgeworks/wedge/scheduler"
+	"github.com/wedgeworks/wedge/tail"
 )
 
 // Config configures an Edge. The zero value is valid.
@@ -55,6 +56,9 @@ type Config struct {
 	// a request is answered rate-limited (by its source's or its tenant's
 	// limit): the packet filter's escalation counts them.
 	OnRateLimited func(src netip.Addr)
+	// Tail receives an event per request of every worker someone tails
+	// (wedge tail); nil: none.
+	Tail *tail.Hub
 }
 
 // DefaultZone is the zone used when Config.Zone is empty.
@@ -72,6 +76,7 @@ type Edge struct {
 	kv           hostapi.KV
 	sources      *sourceLimiter // nil: no per-source limit
 	limited      func(netip.Addr)
+	tail         *tail.Hub
 	sched        *scheduler.Scheduler
 	table        atomic.Pointer[Table]
 }
@@ -90,6 +95,7 @@ func New(cfg Config, s *scheduler.Scheduler) *Edge {
 		kv:           cfg.KV,
 		sources:      newSourceLimiter(cfg.SourceRate, cfg.SourceBurst),
 		limited:      cfg.OnRateLimited,
+		tail:         cfg.Tail,
 		sched:        s,
 	}
 	if e.zone == "" {
@@ -202,6 +208,8 @@ func (e *Edge) serve(rw http.ResponseWriter, r *http.Request, w *scheduler.Worke
 		}
 	}
 	logs := &lineLogger{log: e.log, tenant: w.Tenant, worker: w.Name}
+	tailing := e.tail.Active(w.Tenant, w.Name)
+	logs.capture = tailing
 	rc := scheduler.RunConfig{
 		Meter:  meter,
 		Stdout: logs,
@@ -221,6 +229,9 @@ func (e *Edge) serve(rw http.ResponseWriter, r *http.Request, w *scheduler.Worke
 	}
 	if herr := req.Err(); herr != nil {
 		err = herr
+	}
+	if tailing {
+		e.publish(r, w, req, res, err, start, logs.lines)
 	}
 	if err != nil {
 		e.fail(rw, req, w, err, start, res.Instantiate)
@@ -291,6 +302,10 @@ type lineLogger struct {
 	log            *slog.Logger
 	tenant, worker string
 	buf            []byte
+	// capture keeps the lines for the tail too, up to tail.MaxLogBytes.
+	capture  bool
+	lines    []string
+	captured int
 }
 
 func (l *lineLogger) Write(p []byte) (int, error) {
@@ -317,5 +332,36 @@ func (l *lineLogger) flush() {
 }
 
 func (l *lineLogger) emit(line []byte) {
-	l.log.Info("worker log", "tenant", l.tenant, "worker", l.worker, "line", string(line))
+	s := string(line)
+	l.log.Info("worker log", "tenant", l.tenant, "worker", l.worker, "line", s)
+	if l.capture && l.captured < tail.MaxLogBytes {
+		if n := tail.MaxLogBytes - l.captured; len(s) > n {
+			s = s[:n] + "…"
+		}
+		l.lines = append(l.lines, s)
+		l.captured += len(s)
+	}
+}
+
+// publish sends a request's event to the worker's tail.
+func (e *Edge) publish(r *http.Request, w *scheduler.Worker, req *hostapi.Request, res scheduler.Result, err error, start time.Time, logs []string) {
+	ev := tail.Event{
+		Time: start.UTC(), Tenant: w.Tenant, Worker: w.Name, Version: w.Version,
+		Method: r.Method, URL: r.URL.RequestURI(), Status: req.Status(),
+		WallMicros: time.Since(start).Microseconds(), CPUMicros: res.CPU.Microseconds(),
+		PeakMemory: res.PeakMemory, Subrequests: req.Subrequests(), Logs: logs,
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		ev.Error = "the client went away"
+	case err != nil:
+		code := api.CodeOf(err)
+		ev.Code, ev.Error = string(code), err.Error()
+		if !req.HeadSent() {
+			ev.Status = code.Status()
+		}
+	case ev.Status == 0:
+		ev.Status = http.StatusOK
+	}
+	e.tail.Publish(ev)
 }

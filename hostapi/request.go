@@ -2,6 +2,7 @@ package hostapi
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"io"
 	"net/http"
@@ -84,6 +85,10 @@ func (r *Request) Status() int { return r.status }
 // BytesWritten is the number of response body bytes the guest wrote.
 func (r *Request) BytesWritten() int64 { return r.bodyBytes }
 
+// Subrequests is how many outbound requests (fetch_send, cache_fetch) the
+// guest made.
+func (r *Request) Subrequests() int { return r.subrequests }
+
 // Err is the reason the host stopped the guest, if it did (e.g.
 // api.ErrBodyTooLarge); it takes precedence over the error of the run.
 func (r *Request) Err() error { return r.err }
@@ -131,6 +136,9 @@ func (r *Request) encodeHead() []byte {
 		uri = req.URL.RequestURI()
 	}
 	size := 128 + len(req.Host) + len(uri)
+	if req.TLS != nil {
+		size += 48 + len(req.TLS.ServerName)
+	}
 	for name, values := range req.Header {
 		for _, v := range values {
 			size += 8 + len(name) + len(v)
@@ -152,6 +160,10 @@ func (r *Request) encodeHead() []byte {
 	cl := strconv.AppendInt(nil, req.ContentLength, 10)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(cl)))
 	b = append(b, cl...)
+	if req.TLS != nil {
+		b = appendPair(b, ":tls-sni", req.TLS.ServerName)
+		b = appendPair(b, ":tls-version", tls.VersionName(req.TLS.Version))
+	}
 	for name, values := range req.Header {
 		for _, v := range values {
 			b = appendPair(b, name, v)

@@ -25,6 +25,7 @@ import (
 	"github.com/wedgeworks/wedge/runtime"
 	"github.com/wedgeworks/wedge/scheduler"
 	"github.com/wedgeworks/wedge/store"
+	"github.com/wedgeworks/wedge/tail"
 )
 
 // hostConfig is everything a host needs; serve and dev fill it from flags.
@@ -115,8 +116,10 @@ func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 		esc := netfilter.NewEscalator(cfg.netfilter, cfg.escalate)
 		onLimited = func(a netip.Addr) { esc.Observe(a) }
 	}
+	hub := tail.New()
+	go func() { <-ctx.Done(); hub.Close() }() // tail streams end with the host
 	e := edge.New(edge.Config{
-		Zone: cfg.zone, ServerTiming: cfg.serverTiming, Logger: cfg.log, Metrics: m,
+		Zone: cfg.zone, ServerTiming: cfg.serverTiming, Logger: cfg.log, Metrics: m, Tail: hub,
 		Egress: hostapi.EgressConfig{Allow: cfg.egressAllow}, Cache: edgeCache, KV: storeKV{st},
 		SourceRate: cfg.sourceRPS, SourceBurst: cfg.sourceBurst, OnRateLimited: onLimited,
 	}, sched)
@@ -131,6 +134,7 @@ func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 		h.control, err = control.New(control.Config{
 			Store: st, Runtime: rt, OperatorTokenHash: opHash,
 			Host: e.Host, Metrics: m, Logger: cfg.log, Applied: h.rec.waitServing, Netfilter: nf, Limits: cfg.caps,
+			Tail: hub,
 		})
 		if err != nil {
 			h.close(ctx)

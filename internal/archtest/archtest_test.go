@@ -15,8 +15,8 @@ const module = "github.com/wedgeworks/wedge"
 var allowed = map[string][]string{
 	"cmd/wedge":       {"*"},
 	"cli":             {"api", "sdk/go"},
-	"control":         {"api", "store", "runtime", "metrics"},
-	"edge":            {"api", "scheduler", "hostapi", "cache", "metrics"},
+	"control":         {"api", "store", "runtime", "metrics", "tail"},
+	"edge":            {"api", "scheduler", "hostapi", "cache", "metrics", "tail"},
 	"scheduler":       {"api", "runtime", "metrics"},
 	"runtime":         {"api"},
 	"hostapi":         {"api", "cache", "metrics"},
@@ -26,6 +26,7 @@ var allowed = map[string][]string{
 	"sdk/go/wedge":    {},
 	"metrics":         {},
 	"cache":           {},
+	"tail":            {"api"},
 	"netfilter":       {},
 	"api":             {},
 }
