@@ -12,6 +12,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -44,6 +45,9 @@ type Config struct {
 	// rollback or delete is in effect when the API answers. It returns
 	// ctx's error if that takes too long.
 	Applied func(ctx context.Context, tenant, worker string, version int) error
+	// Zone is the domain of the workers' default names (W.T.ZONE): custom
+	// routes under it must be the tenant's own. Empty: not checked.
+	Zone string
 	// Tail, if set, is where the edge publishes request events; the tail
 	// endpoint streams a worker's. Nil answers it with not-found.
 	Tail *tail.Hub
@@ -65,6 +69,8 @@ type Server struct {
 	applied   func(ctx context.Context, tenant, worker string, version int) error
 	netfilter Netfilter
 	tailHub   *tail.Hub
+	zone      string
+	routesMu  sync.Mutex // deploys with routes, one at a time (checkRoutes)
 	router    chi.Router
 }
 
@@ -88,6 +94,7 @@ func New(cfg Config) (*Server, error) {
 		applied:   cfg.Applied,
 		netfilter: cfg.Netfilter,
 		tailHub:   cfg.Tail,
+		zone:      strings.ToLower(strings.TrimSuffix(cfg.Zone, ".")),
 	}
 	if s.maxModule <= 0 {
 		s.maxModule = 64 << 20
@@ -310,6 +317,18 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.checkSettings(&settings); err != nil {
+		s.metrics.Deploy("invalid")
+		s.writeError(w, r, err)
+		return
+	}
+	// Routes are checked against the other tenants' under a lock held
+	// until the deploy is stored: two tenants cannot claim one host at
+	// once through this node.
+	if len(settings.Routes) > 0 {
+		s.routesMu.Lock()
+		defer s.routesMu.Unlock()
+	}
+	if err := s.checkRoutes(r.Context(), tenant, name, settings.Routes); err != nil {
 		s.metrics.Deploy("invalid")
 		s.writeError(w, r, err)
 		return

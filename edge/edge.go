@@ -111,6 +111,9 @@ func New(cfg Config, s *scheduler.Scheduler) *Edge {
 	return e
 }
 
+// Zone returns the domain of the workers' default names.
+func (e *Edge) Zone() string { return e.zone }
+
 // Host returns the default hostname of worker w of tenant t.
 func (e *Edge) Host(tenant, worker string) string {
 	return worker + "." + tenant + "." + e.zone
@@ -118,7 +121,8 @@ func (e *Edge) Host(tenant, worker string) string {
 
 // Table is an immutable routing table.
 type Table struct {
-	hosts    map[string]*scheduler.Worker
+	hosts    map[string]*scheduler.Worker // the default names, W.T.ZONE
+	routes   *routeTable                  // the workers' custom routes
 	fallback *scheduler.Worker
 }
 
@@ -131,13 +135,19 @@ func (e *Edge) SetWorkers(workers []*scheduler.Worker, fallback *scheduler.Worke
 	for _, w := range workers {
 		t.hosts[e.Host(w.Tenant, w.Name)] = w
 	}
+	t.routes = newRouteTable(workers)
 	e.table.Store(t)
 }
 
-// lookup finds the worker for a Host header value.
-func (e *Edge) lookup(host string) *scheduler.Worker {
+// lookup finds the worker for a Host header value and a path: the worker
+// whose default name it is, else the most specific custom route.
+func (e *Edge) lookup(host, path string) *scheduler.Worker {
 	t := e.table.Load()
-	if w, ok := t.hosts[normalizeHost(host)]; ok {
+	host = normalizeHost(host)
+	if w, ok := t.hosts[host]; ok {
+		return w
+	}
+	if w := t.routes.match(host, path); w != nil {
 		return w
 	}
 	return t.fallback
@@ -168,7 +178,7 @@ func (e *Edge) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		}
 	}
 	for attempt := 0; ; attempt++ {
-		w := e.lookup(r.Host)
+		w := e.lookup(r.Host, r.URL.Path)
 		if w == nil {
 			writeError(rw, api.CodeNoRoute, "no worker answers at "+normalizeHost(r.Host))
 			return

@@ -152,6 +152,9 @@ type Worker struct {
 	// KVBindings are the KV namespaces the worker binds (wedge.toml's
 	// kv_namespaces): the only ones its requests may use.
 	KVBindings []string
+	// Routes are the worker's custom route patterns (wedge.toml's
+	// routes), besides its W.T.ZONE host.
+	Routes []string
 
 	s      *Scheduler
 	module *runtime.Module

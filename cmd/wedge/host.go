@@ -134,7 +134,7 @@ func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 		h.control, err = control.New(control.Config{
 			Store: st, Runtime: rt, OperatorTokenHash: opHash,
 			Host: e.Host, Metrics: m, Logger: cfg.log, Applied: h.rec.waitServing, Netfilter: nf, Limits: cfg.caps,
-			Tail: hub,
+			Tail: hub, Zone: e.Zone(),
 		})
 		if err != nil {
 			h.close(ctx)
@@ -337,6 +337,9 @@ func (r *reconciler) load(ctx context.Context, w store.Worker, v store.Version, 
 	}
 	for _, b := range v.Settings.KVNamespaces {
 		sw.KVBindings = append(sw.KVBindings, b.Binding)
+	}
+	for _, rt := range v.Settings.Routes {
+		sw.Routes = append(sw.Routes, rt.Pattern)
 	}
 	return sw, nil
 }
