@@ -94,7 +94,7 @@
 //	block6_lpm    LPM trie
 //	summary       array            per list and address bucket (IPv4 /16,
 //	                               hash of IPv6 /48): which hash slots hold
-//	                               a prefix there
+//	                               a prefix there, and whether the trie does
 //	sources       LRU hash[65536]  per-source bucket (IPv4 as ::ffff:a.b.c.d,
 //	                               IPv6 /64)
 //	ports         array[2×65536]   port ceilings and buckets: TCP, then UDP
@@ -103,8 +103,10 @@
 // Capacities: blocklist 262144 hash prefixes and 131072 trie prefixes per
 // family, allowlist 16384 of each; ErrFull past them. A lookup probes only
 // the hash slots the summary lists for the address's bucket, then the trie
-// if it is not empty: on 100k prefixes this costs about half of a trie
-// lookup (BenchmarkXDP; RATIONALE.md). An expired prefix in a trie hides
+// only if the bucket holds a trie prefix (IPv4 /16 or longer, IPv6 /48 or
+// longer) or the trie holds a shorter one: on 100k prefixes this costs
+// about half of a trie lookup, and a miss in a bucket without trie
+// prefixes skips the trie (BenchmarkXDP; RATIONALE.md). An expired prefix in a trie hides
 // the shorter prefixes containing it until the sweeper deletes it (at most
 // a second).
 //

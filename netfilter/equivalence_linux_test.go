@@ -2,6 +2,7 @@ package netfilter
 
 import (
 	"errors"
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 )
@@ -91,4 +92,33 @@ func TestKernelFull(t *testing.T) {
 	if !errors.Is(err, ErrFull) {
 		t.Fatalf("insert past capacity: %v", err)
 	}
+}
+
+// TestKernelTrieGate runs TestTrieGate's random additions, removals and
+// expiries on the kernel's maps and the model's, and checks after each
+// step that the XDP program decides as the lookup without gates.
+func TestKernelTrieGate(t *testing.T) {
+	objs, kr := kernelRules(t)
+	m, mr := newModelRules(t)
+	rng := rand.New(rand.NewPCG(4, 5))
+	gateOps(t, 6, 600, func(step int) {
+		for range 8 {
+			v6 := rng.IntN(2) == 1
+			a := gateAddr(rng, v6)
+			var frame []byte
+			if v6 {
+				frame = udp6(a.String(), 53)
+			} else {
+				frame = udp4(a.String(), 53)
+			}
+			kv := kernelVerdict(t, objs, frame)
+			want := VerdictPass
+			if refMatch(m, listOf(true, netip.PrefixFrom(a, 0)), a, monotonic()) {
+				want = VerdictBlocklist
+			}
+			if kv != want {
+				t.Fatalf("step %d: %s: kernel %s, want %s", step, a, kv, want)
+			}
+		}
+	}, kr, mr)
 }

@@ -169,14 +169,19 @@ func (m *model) match(l list, a netip.Addr, now uint64) bool {
 	return false
 }
 
-// slots is slots in xdp.c: mask with its hash slot bits narrowed to the
-// bucket's.
+// slots is slots in xdp.c: the hash slots and the trie that the bucket's
+// summary lists, and the trie whatever the bucket when it holds a prefix
+// shorter than a bucket or the list is not gated.
 func (m *model) slots(l list, b uint32, mask uint8) uint8 {
-	const hashSlots = 1<<numSlots - 1
-	if mask&hashSlots == 0 {
-		return mask
+	const probed = 1<<numSlots - 1 | maskLPM
+	if mask&probed == 0 {
+		return 0
 	}
-	return mask&maskLPM | m.sum[sumKey{l, b}]&hashSlots
+	var always uint8
+	if mask&maskShort != 0 || mask&maskGated == 0 {
+		always = mask & maskLPM
+	}
+	return always | m.sum[sumKey{l, b}]&probed
 }
 
 func (m *model) table(l list, lpm bool) map[netip.Prefix]uint64 {

@@ -160,10 +160,10 @@ func TestRulesMasks(t *testing.T) {
 	add(true, "198.51.100.0/24", 0)
 	add(true, "10.0.0.0/12", 0)
 	add(false, "2001:db8::/48", 0)
-	if got, want := mask(listBlock4), uint8(1<<0|1<<1|maskLPM); got != want {
+	if got, want := mask(listBlock4), uint8(1<<0|1<<1|maskLPM|maskShort|maskGated); got != want {
 		t.Errorf("block4 mask %08b, want %08b", got, want)
 	}
-	if got, want := mask(listAllow6), uint8(1<<2); got != want {
+	if got, want := mask(listAllow6), uint8(1<<2|maskGated); got != want {
 		t.Errorf("allow6 mask %08b, want %08b", got, want)
 	}
 	for _, p := range []string{"192.0.2.1/32", "198.51.100.0/24", "10.0.0.0/12"} {
@@ -171,7 +171,7 @@ func TestRulesMasks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got, want := mask(listBlock4), uint8(1<<0); got != want {
+	if got, want := mask(listBlock4), uint8(1<<0|maskGated); got != want {
 		t.Errorf("block4 mask after removals %08b, want %08b", got, want)
 	}
 	if err := r.remove(true, netip.MustParsePrefix("192.0.2.1/32")); !errors.Is(err, ErrNotFound) {
@@ -221,22 +221,45 @@ func TestSummary(t *testing.T) {
 	mustAdd(t, r, true, "192.0.2.2/32", 0)
 	mustAdd(t, r, true, "192.0.3.0/24", 0)
 	mustAdd(t, r, true, "192.0.0.0/16", 0)
-	mustAdd(t, r, true, "192.0.0.0/12", 0) // the trie: no summary
+	mustAdd(t, r, true, "192.0.0.0/12", 0) // the trie, shorter than a bucket: a mask bit
+	mustAdd(t, r, true, "192.0.4.0/22", 0) // the trie, in the bucket
+	mustAdd(t, r, true, "192.0.8.0/22", 0)
 	mustAdd(t, r, true, "2001:db8:1:2::/64", 0)
+	mustAdd(t, r, true, "2001:db8:1:100::/56", 0) // the trie, in the /48's bucket
+	mustAdd(t, r, true, "2001:db8::/40", 0)       // the trie, shorter than a bucket
 	b4 := bucket(netip.MustParseAddr("192.0.0.0"))
 	b6 := bucket(netip.MustParseAddr("2001:db8:1::"))
-	want := map[sumKey]uint8{{listBlock4, b4}: 0b111, {listBlock6, b6}: 0b010}
+	want := map[sumKey]uint8{{listBlock4, b4}: 0b111 | maskLPM, {listBlock6, b6}: 0b010 | maskLPM}
 	if !maps.Equal(m.sum, want) {
 		t.Fatalf("summary %v, want %v", m.sum, want)
 	}
-	for _, p := range []string{"192.0.2.1/32", "192.0.3.0/24", "2001:db8:1:2::/64"} {
+	if got, want := r.s.mask[listBlock6], uint8(0b010|maskLPM|maskShort|maskGated); got != want {
+		t.Errorf("block6 mask %08b, want %08b", got, want)
+	}
+	for _, p := range []string{"192.0.2.1/32", "192.0.3.0/24", "2001:db8:1:2::/64", "192.0.4.0/22", "2001:db8::/40"} {
+		if err := r.remove(true, netip.MustParsePrefix(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 192.0.8.0/22 keeps the bucket's trie bit; 2001:db8:1:100::/56 its.
+	want = map[sumKey]uint8{{listBlock4, b4}: 0b101 | maskLPM, {listBlock6, b6}: maskLPM}
+	if !maps.Equal(m.sum, want) {
+		t.Fatalf("summary after removals %v, want %v", m.sum, want)
+	}
+	if got, want := r.s.mask[listBlock6], uint8(maskLPM|maskGated); got != want {
+		t.Errorf("block6 mask after removals %08b, want %08b", got, want)
+	}
+	for _, p := range []string{"192.0.8.0/22", "2001:db8:1:100::/56"} {
 		if err := r.remove(true, netip.MustParsePrefix(p)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	want = map[sumKey]uint8{{listBlock4, b4}: 0b101}
 	if !maps.Equal(m.sum, want) {
-		t.Fatalf("summary after removals %v, want %v", m.sum, want)
+		t.Fatalf("summary after the trie's removals %v, want %v", m.sum, want)
+	}
+	if got, want := r.s.mask[listBlock6], uint8(maskGated); got != want {
+		t.Errorf("block6 mask when empty %08b, want %08b", got, want)
 	}
 	if len(r.sum) != 1 {
 		t.Errorf("%d buckets counted, want 1", len(r.sum))
@@ -298,8 +321,8 @@ func TestRulesSweep(t *testing.T) {
 	if err != nil || len(rules) != 1 || rules[0].Prefix.String() != "192.0.2.2/32" {
 		t.Fatalf("list = %v, %v", rules, err)
 	}
-	if s, _ := m.settings(); s.mask[listBlock4] != 1 {
-		t.Errorf("mask %08b after the sweep, want 00000001", s.mask[listBlock4])
+	if s, _ := m.settings(); s.mask[listBlock4] != 1|maskGated {
+		t.Errorf("mask %08b after the sweep, want 00100001", s.mask[listBlock4])
 	}
 }
 
@@ -321,8 +344,8 @@ func TestRulesFull(t *testing.T) {
 	if err := r.add(false, netip.MustParsePrefix("192.0.2.0/24"), 0); !errors.Is(err, ErrFull) {
 		t.Fatalf("add /24 past capacity: %v, want ErrFull", err)
 	}
-	if s := r.s.mask[listAllow4]; s != 1 {
-		t.Errorf("mask %08b after failed adds, want 00000001", s)
+	if s := r.s.mask[listAllow4]; s != 1|maskGated {
+		t.Errorf("mask %08b after failed adds, want 00100001", s)
 	}
 	if err := r.add(false, netip.MustParsePrefix("192.0.2.0/23"), 0); err != nil {
 		t.Fatalf("add to the trie: %v", err)

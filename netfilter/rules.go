@@ -121,11 +121,19 @@ func listOf(block bool, p netip.Prefix) list {
 // IPv6), in the order of the mask bits SLOT_0, SLOT_1, SLOT_2.
 var slotBits = [2][3]int{{32, 24, 16}, {128, 64, 48}}
 
+// bucketBits is the length of a summary bucket's prefix, per family: IPv4
+// /16, IPv6 /48 (hashed). A trie prefix this long or longer lies in one
+// bucket and is counted there; a shorter one is counted globally.
+var bucketBits = [2]int{16, 48}
+
 const (
 	numSlots  = 3
-	slotLPM   = numSlots // the index of the LPM trie in rules.count
-	maskLPM   = 1 << 7   // SLOT_LPM in xdp.c
-	flagPorts = 1 << 0   // FLAG_PORTS in xdp.c
+	slotLPM   = numSlots     // the trie, a prefix of a bucket's length or longer
+	slotShort = numSlots + 1 // the trie, a prefix shorter than a bucket
+	maskGated = 1 << 5       // SLOT_GATED in xdp.c
+	maskShort = 1 << 6       // SLOT_SHORT in xdp.c
+	maskLPM   = 1 << 7       // SLOT_LPM in xdp.c
+	flagPorts = 1 << 0       // FLAG_PORTS in xdp.c
 )
 
 func (l list) family() int { return int(l) / 2 }
@@ -134,6 +142,18 @@ func (l list) family() int { return int(l) / 2 }
 func (l list) slot(bits int) int {
 	if i := slices.Index(slotBits[l.family()][:], bits); i >= 0 {
 		return i
+	}
+	return slotLPM
+}
+
+// slotOf returns the slot counting a prefix length in the hash map (which
+// may be slotLPM: a length no slot probes) or in the trie of list l.
+func (l list) slotOf(lpm bool, bits int) int {
+	switch {
+	case !lpm:
+		return l.slot(bits)
+	case bits < bucketBits[l.family()]:
+		return slotShort
 	}
 	return slotLPM
 }
@@ -221,8 +241,9 @@ func bucket(a netip.Addr) uint32 {
 	return uint32((hi * 0x9E3779B97F4A7C15) >> (64 - summaryBits6))
 }
 
-// slotCounts is the number of prefixes of each hash slot in one bucket.
-type slotCounts [numSlots]int32
+// slotCounts is the number of prefixes of each hash slot, and of the trie
+// (slotLPM), in one bucket.
+type slotCounts [numSlots + 1]int32
 
 type sumKey struct {
 	l      list
@@ -236,8 +257,8 @@ type rules struct {
 	mu       sync.Mutex
 	t        tables
 	s        settings
-	count    [numLists][numSlots + 1]int
-	sum      map[sumKey]*slotCounts // hash prefixes per bucket and slot
+	count    [numLists][slotShort + 1]int // prefixes per list and slot
+	sum      map[sumKey]*slotCounts       // prefixes per bucket and slot
 	ports    int
 	expiring map[ruleKey]uint64 // rules with a TTL: their expiry
 	closed   bool
@@ -253,7 +274,8 @@ type ruleKey struct {
 
 // newRules reads the tables, counts what they hold and repairs the masks,
 // the summary and the flags if a previous process stopped between two
-// writes.
+// writes, or was a version that kept no trie bits in the summary (the
+// masks' SLOT_GATED, set here after the summary, tells the program).
 func newRules(t tables) (*rules, error) {
 	r := &rules{t: t, expiring: make(map[ruleKey]uint64), sum: make(map[sumKey]*slotCounts)}
 	s, err := t.settings()
@@ -264,15 +286,12 @@ func newRules(t tables) (*rules, error) {
 	for l := range numLists {
 		for _, lpm := range []bool{false, true} {
 			err := t.eachPrefix(l, lpm, func(p netip.Prefix, expires uint64) {
-				slot := slotLPM
-				if !lpm {
-					slot = l.slot(p.Bits())
-					if slot == slotLPM {
-						return // a length no slot probes; never matches
-					}
+				slot := l.slotOf(lpm, p.Bits())
+				if !lpm && slot == slotLPM {
+					return // a length no slot probes; never matches
 				}
 				r.count[l][slot]++
-				if !lpm {
+				if slot != slotShort {
 					r.sumCount(l, p)[slot]++
 				}
 				if expires != 0 {
@@ -307,12 +326,7 @@ func newRules(t tables) (*rules, error) {
 	}
 	want := s
 	for l := range numLists {
-		want.mask[l] = 0
-		for slot, n := range r.count[l] {
-			if n > 0 {
-				want.mask[l] |= maskBit(slot)
-			}
-		}
+		want.mask[l] = r.maskOf(l)
 	}
 	want.flags &^= flagPorts
 	if r.ports > 0 {
@@ -344,13 +358,11 @@ func normalizePrefix(p netip.Prefix) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, bits).Masked(), nil
 }
 
+// place returns the list, the slot and the structure (trie or hash) of p.
 func (r *rules) place(block bool, p netip.Prefix) (list, int, bool) {
 	l := listOf(block, p)
-	slot := l.slot(p.Bits())
-	if r.lpmOnly {
-		slot = slotLPM
-	}
-	return l, slot, slot == slotLPM
+	lpm := r.lpmOnly || l.slot(p.Bits()) == slotLPM
+	return l, l.slotOf(lpm, p.Bits()), lpm
 }
 
 // add puts p in the allowlist or the blocklist until expires (monotonic
@@ -364,44 +376,45 @@ func (r *rules) add(block bool, p netip.Prefix, expires uint64) error {
 	}
 	l, slot, lpm := r.place(block, p)
 	k := ruleKey{l, lpm, p}
-	first := r.count[l][slot] == 0
-	if first {
-		// Set the mask bit first: a bit without entries costs a probe,
-		// an entry without its bit would be ignored.
-		if err := r.setMask(l, r.s.mask[l]|maskBit(slot)); err != nil {
-			return err
-		}
-	}
+	// Count p first and set the bits it needs before inserting it: a bit
+	// without entries costs a probe, an entry without its bit would be
+	// ignored. undo takes the count back if p was there or cannot be.
+	r.count[l][slot]++
 	var sc *slotCounts
-	if !lpm {
-		// The same for the summary bit.
-		if sc = r.sumCount(l, p); sc[slot] == 0 {
-			m := sc.mask() | maskBit(slot)
-			if err := r.t.setSummary(l, bucket(p.Addr()), m); err != nil {
+	undo := func() {
+		if sc != nil {
+			if sc[slot]--; sc[slot] == 0 {
+				_ = r.t.setSummary(l, bucket(p.Addr()), sc.mask())
+				r.dropSum(l, p)
+			}
+		}
+		r.count[l][slot]--
+		_ = r.syncMask(l)
+	}
+	if err := r.syncMask(l); err != nil {
+		undo()
+		return err
+	}
+	if slot != slotShort {
+		// The same for the bucket's summary bit.
+		sc = r.sumCount(l, p)
+		if sc[slot]++; sc[slot] == 1 {
+			if err := r.t.setSummary(l, bucket(p.Addr()), sc.mask()); err != nil {
+				undo()
 				return err
 			}
 		}
 	}
 	created, err := r.t.insertPrefix(l, lpm, p, expires)
-	if err != nil {
-		if sc != nil && sc[slot] == 0 {
-			_ = r.t.setSummary(l, bucket(p.Addr()), sc.mask())
-			r.dropSum(l, p)
-		}
-		if first {
-			_ = r.setMask(l, r.s.mask[l]&^maskBit(slot))
-		}
-		return err
-	}
 	if created {
-		r.count[l][slot]++
-		if sc != nil {
-			sc[slot]++
-		}
 		if expires != 0 {
 			r.expiring[k] = expires
 		}
 		return nil
+	}
+	undo() // where p was there already, its bits stay set
+	if err != nil {
+		return err
 	}
 	old, ttl := r.expiring[k]
 	if !ttl || (expires != 0 && old >= expires) {
@@ -438,7 +451,8 @@ func (r *rules) removeLocked(l list, slot int, lpm bool, p netip.Prefix) error {
 		return fmt.Errorf("%s: %w", p, ErrNotFound)
 	}
 	delete(r.expiring, ruleKey{l, lpm, p})
-	if !lpm {
+	// Clear the bits only after the entry is gone.
+	if slot != slotShort {
 		sc := r.sumCount(l, p)
 		if sc[slot]--; sc[slot] == 0 {
 			if err := r.t.setSummary(l, bucket(p.Addr()), sc.mask()); err != nil {
@@ -447,10 +461,8 @@ func (r *rules) removeLocked(l list, slot int, lpm bool, p netip.Prefix) error {
 			r.dropSum(l, p)
 		}
 	}
-	if r.count[l][slot]--; r.count[l][slot] == 0 {
-		return r.setMask(l, r.s.mask[l]&^maskBit(slot))
-	}
-	return nil
+	r.count[l][slot]--
+	return r.syncMask(l)
 }
 
 // sumCount returns the counts of the bucket of p, a prefix of a hash slot.
@@ -481,6 +493,34 @@ func (c *slotCounts) mask() uint8 {
 		}
 	}
 	return m
+}
+
+// maskOf returns the mask of list l as its counts say: the populated hash
+// slots, SLOT_LPM if the trie is not empty, SLOT_SHORT if it holds a
+// prefix shorter than a bucket, and SLOT_GATED.
+func (r *rules) maskOf(l list) uint8 {
+	c := &r.count[l]
+	m := uint8(maskGated)
+	for slot := range numSlots {
+		if c[slot] > 0 {
+			m |= maskBit(slot)
+		}
+	}
+	if c[slotLPM]+c[slotShort] > 0 {
+		m |= maskLPM
+	}
+	if c[slotShort] > 0 {
+		m |= maskShort
+	}
+	return m
+}
+
+// syncMask writes the mask of list l if its counts changed it.
+func (r *rules) syncMask(l list) error {
+	if m := r.maskOf(l); m != r.s.mask[l] {
+		return r.setMask(l, m)
+	}
+	return nil
 }
 
 func (r *rules) setMask(l list, m uint8) error {
@@ -544,11 +584,7 @@ func (r *rules) sweep(now uint64) (int, error) {
 		if exp > now {
 			continue
 		}
-		slot := slotLPM
-		if !k.lpm {
-			slot = k.l.slot(k.p.Bits())
-		}
-		if err := r.removeLocked(k.l, slot, k.lpm, k.p); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := r.removeLocked(k.l, k.l.slotOf(k.lpm, k.p.Bits()), k.lpm, k.p); err != nil && !errors.Is(err, ErrNotFound) {
 			errs = append(errs, err)
 			continue
 		}

@@ -20,7 +20,9 @@
  * Prefix sets (allowlist, blocklist; IPv4, IPv6) are each one hash map keyed
  * by (prefix length, masked address) holding the common lengths, probed only
  * for the lengths that the summary says are populated near the address, and
- * one LPM trie holding every other length, probed only when not empty. A rule may carry an expiry time
+ * one LPM trie holding every other length, probed only when the summary says
+ * it holds a prefix near the address or it holds a prefix shorter than the
+ * summary's buckets. A rule may carry an expiry time
  * (CLOCK_MONOTONIC, as bpf_ktime_get_ns); an expired rule does not match.
  *
  * Token buckets are GCRA: one timestamp per bucket, the theoretical arrival
@@ -56,10 +58,20 @@ enum {
 /*
  * Mask bits: which hash slots hold at least one prefix, and whether the LPM
  * trie does. IPv4 slots are /32, /24, /16; IPv6 slots /128, /64, /48.
+ * In a summary bucket SLOT_LPM says that the trie holds a prefix of the
+ * bucket's length or longer inside the bucket. In settings.mask,
+ * SLOT_SHORT says that the trie holds a prefix shorter than a bucket (IPv4
+ * /15 or shorter, IPv6 /47 or shorter), which the buckets do not record,
+ * and SLOT_GATED that the summary's SLOT_LPM bits are kept for this list:
+ * without it (maps written by an older Wedge) the trie is probed whenever
+ * it is not empty.
  */
 #define SLOT_0 (1 << 0)
 #define SLOT_1 (1 << 1)
 #define SLOT_2 (1 << 2)
+#define SLOT_HASH (SLOT_0 | SLOT_1 | SLOT_2)
+#define SLOT_GATED (1 << 5)
+#define SLOT_SHORT (1 << 6)
 #define SLOT_LPM (1 << 7)
 
 /* config.flags */
@@ -171,8 +183,9 @@ PREFIX_LPM(block6_lpm, struct prefix6, BLOCK_LPM_MAX);
 
 /*
  * The summary says, per list and per bucket of addresses, which hash slots
- * hold a prefix covering some address of the bucket, so that a lookup
- * probes only those. An IPv4 bucket is a /16 (every IPv4 slot is /16 or
+ * hold a prefix covering some address of the bucket, and whether the trie
+ * holds a prefix of the bucket's length or longer inside it (SLOT_LPM), so
+ * that a lookup probes only those. An IPv4 bucket is a /16 (every IPv4 slot is /16 or
  * longer); an IPv6 bucket is a hash of the /48 (every IPv6 slot is /48 or
  * longer) into 2^18 buckets. 8 buckets per value: the IPv4 lists' values
  * first, then the IPv6 lists'.
@@ -240,19 +253,26 @@ static __always_inline int live(struct rule *r, __u64 *t)
 	return r->expires == 0 || r->expires > now(t);
 }
 
-/* slots returns mask with its hash slot bits narrowed to the bucket's. */
+/*
+ * slots returns the structures to probe for an address of the bucket: the
+ * hash slots and the trie (SLOT_LPM) that the bucket's summary lists, and
+ * the trie whatever the bucket when it holds a prefix shorter than a bucket
+ * or the list is not gated. Nothing when the list is empty.
+ */
 static __always_inline __u8 slots(__u32 list, __u32 bucket, __u8 mask)
 {
 	__u32 idx = (list < LIST_ALLOW6 ? list * SUMMARY_WORDS4
 					 : 2 * SUMMARY_WORDS4 + (list - LIST_ALLOW6) * SUMMARY_WORDS6) + bucket / 8;
 	struct summary_word *w;
+	__u8 always;
 
-	if (!(mask & (SLOT_0 | SLOT_1 | SLOT_2)))
-		return mask;
+	if (!(mask & (SLOT_HASH | SLOT_LPM)))
+		return 0;
+	always = (mask & SLOT_SHORT) || !(mask & SLOT_GATED) ? mask & SLOT_LPM : 0;
 	w = bpf_map_lookup_elem(&summary, &idx);
 	if (!w)
-		return mask & SLOT_LPM;
-	return (mask & SLOT_LPM) | (w->mask[bucket & 7] & (SLOT_0 | SLOT_1 | SLOT_2));
+		return always;
+	return always | (w->mask[bucket & 7] & (SLOT_HASH | SLOT_LPM));
 }
 
 /* bucket6 is the summary bucket of an IPv6 address: a hash of its /48. */
