@@ -23,18 +23,18 @@ import (
 )
 
 // newEdge serves the test guest as worker "guest" of tenant "t1".
-func newEdge(t *testing.T, cfg edge.Config, limits api.Limits) (*httptest.Server, *syncBuffer) {
+func newEdge(t testing.TB, cfg edge.Config, limits api.Limits) (*httptest.Server, *syncBuffer) {
 	t.Helper()
 	return newEdgeWith(t, cfg, limits, scheduler.Config{})
 }
 
-func newEdgeWith(t *testing.T, cfg edge.Config, limits api.Limits, sc scheduler.Config) (*httptest.Server, *syncBuffer) {
+func newEdgeWith(t testing.TB, cfg edge.Config, limits api.Limits, sc scheduler.Config) (*httptest.Server, *syncBuffer) {
 	t.Helper()
 	srv, logs, _ := newEdgeWorker(t, cfg, limits, sc)
 	return srv, logs
 }
 
-func newEdgeWorker(t *testing.T, cfg edge.Config, limits api.Limits, sc scheduler.Config) (*httptest.Server, *syncBuffer, *scheduler.Worker) {
+func newEdgeWorker(t testing.TB, cfg edge.Config, limits api.Limits, sc scheduler.Config) (*httptest.Server, *syncBuffer, *scheduler.Worker) {
 	t.Helper()
 	ctx := context.Background()
 	rt, err := runtime.New(ctx, runtime.Config{HostModules: []runtime.HostModule{hostapi.Module{}}})
