@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,7 +72,10 @@ func TestHostile(t *testing.T) {
 			w.Close()
 		}
 	}()
-	e := edge.New(edge.Config{}, s)
+	var originHits atomic.Int64
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { originHits.Add(1) }))
+	defer origin.Close()
+	e := edge.New(edge.Config{Egress: loopback}, s)
 	e.SetWorkers(workers, nil)
 	srv := httptest.NewServer(e)
 	defer srv.Close()
@@ -113,6 +117,7 @@ func TestHostile(t *testing.T) {
 		{name: "Go panic", host: "go.evil", path: "/panic", status: 500, code: api.CodeWorkerTrap},
 		{name: "Go allocation past the limit", host: "go.evil", path: "/alloc", status: 503, code: api.CodeMemoryLimit},
 		{name: "Go endless loop", host: "go.evil", path: "/loop", status: 503, code: api.CodeCPULimit},
+		{name: "fetch storm", host: "go.evil", path: "/fetch-many?n=1000&url=" + origin.URL, status: 200},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var before goruntime.MemStats
@@ -137,6 +142,13 @@ func TestHostile(t *testing.T) {
 			if took > limit {
 				t.Errorf("answered after %v, want within %v", took, limit)
 			}
+			if tt.name == "fetch storm" {
+				// The worker goes on after its fetches fail: the 51st and
+				// every one after it, without reaching the origin.
+				if n := originHits.Swap(0); n != 50 {
+					t.Errorf("the origin saw %d requests, want the subrequest limit, 50", n)
+				}
+			}
 			if status, _, _, err := get("hello.good.wedge.localhost", "/"); err != nil || status != 200 {
 				t.Errorf("the other tenant right after: %d %v", status, err)
 			}
@@ -145,6 +157,7 @@ func TestHostile(t *testing.T) {
 
 	client.CloseIdleConnections()
 	srv.CloseClientConnections()
+	origin.CloseClientConnections() // the egress transport's pooled connections end with them
 	deadline := time.Now().Add(5 * time.Second)
 	for goruntime.NumGoroutine() > goroutines && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
