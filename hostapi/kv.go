@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	wapi "github.com/tetratelabs/wazero/api"
+
+	"github.com/wedgeworks/wedge/api"
 )
 
 // KV is the key-value store behind the kv_* host functions: namespaces
@@ -50,6 +52,20 @@ func kvArgs(req *Request, mod wapi.Module, stack []uint64) (ns, key string, code
 	return ns, string(keyb), 0
 }
 
+// checkKey answers EINVAL for a key of kv_get, kv_put or kv_delete that
+// no store holds: empty, or not UTF-8 without NUL (api.CheckKVKey; kvArgs
+// answered ETOOLARGE for a long one). Left to the store, it would be a
+// store failure, EIO. A non-zero code is the call's answer.
+func checkKey(req *Request, key string) int32 {
+	if key == "" {
+		return req.fail(codeInvalid, "empty KV key")
+	}
+	if err := api.CheckKVKey(key); err != nil {
+		return req.fail(codeInvalid, "invalid KV key: "+err.Error())
+	}
+	return 0
+}
+
 func quote(s string) string {
 	if len(s) > 64 {
 		s = s[:64] + "…"
@@ -71,8 +87,8 @@ func kvGet(ctx context.Context, mod wapi.Module, stack []uint64) {
 		setResult(stack, code)
 		return
 	}
-	if key == "" {
-		setResult(stack, req.fail(codeInvalid, "empty KV key"))
+	if code := checkKey(req, key); code != 0 {
+		setResult(stack, code)
 		return
 	}
 	req.yield()
@@ -105,11 +121,11 @@ func kvPut(ctx context.Context, mod wapi.Module, stack []uint64) {
 		setResult(stack, code)
 		return
 	}
-	switch {
-	case key == "":
-		setResult(stack, req.fail(codeInvalid, "empty KV key"))
+	if code := checkKey(req, key); code != 0 {
+		setResult(stack, code)
 		return
-	case len(value) > MaxKVValueBytes:
+	}
+	if len(value) > MaxKVValueBytes {
 		setResult(stack, req.fail(codeTooLarge, "KV values are at most 25 MiB"))
 		return
 	}
@@ -119,7 +135,8 @@ func kvPut(ctx context.Context, mod wapi.Module, stack []uint64) {
 	err := req.KV.Put(ctx, req.Tenant, ns, key, value)
 	req.resume()
 	if err != nil {
-		setResult(stack, req.fail(codeInvalid, "KV: "+err.Error()))
+		// The arguments were checked: the store failed.
+		setResult(stack, req.fail(codeIO, "KV: "+err.Error()))
 		return
 	}
 	setResult(stack, 0)
@@ -134,6 +151,10 @@ func kvDelete(ctx context.Context, mod wapi.Module, stack []uint64) {
 	}
 	ns, key, code := kvArgs(req, mod, stack)
 	if code != 0 {
+		setResult(stack, code)
+		return
+	}
+	if code := checkKey(req, key); code != 0 {
 		setResult(stack, code)
 		return
 	}

@@ -50,13 +50,17 @@ const (
 	kindCacheDelete
 	kindCacheFetch
 	kindErrorMessage
+	kindKVGet // ns at (ptr, len), key at (p2, l2), buffer at (p3, l3)
+	kindKVPut // ns, key, value at (p3, l3)
+	kindKVDelete
+	kindKVList // ns, prefix at (p2, l2), buffer at (p3, l3)
 )
 
 const pageSize = 65536
 
 // step is one step of a script. data, if set, is written at ptr before the
 // step runs (data2 at p2, data3 at p3). h is a handle; p2, l2, p3 and l3
-// are cache_put's other buffers.
+// are the other buffers of cache_put and the kv_* calls.
 type step struct {
 	kind           int32
 	ptr, len       uint32
@@ -85,11 +89,13 @@ func responseBodyWrite(ptr uint32, body string) step {
 // script is the probe's state for one run.
 type script struct {
 	steps   []step
-	results []int32  // one per step that returned
-	written [][]byte // per returned step: what the host wrote into the window
-	args    [][]byte // per returned step: the window at the call, for response_head and response_body_write
-	snap    []byte   // memory before the current step
-	errs    []string // memory checks that failed
+	results []int32     // one per step that returned
+	written [][]byte    // per returned step: what the host wrote into the window
+	args    [][]byte    // per returned step: the window at the call, for response_head and response_body_write
+	in      [][3][]byte // per returned step: for the kv_* calls, their three ranges as they were at the call
+	snap    []byte      // memory before the current step
+	errs    []string    // memory checks that failed
+	fast    bool        // for benchmarks: results only, no snapshots or memory checks
 }
 
 type scriptKey struct{}
@@ -128,8 +134,10 @@ func probeOp(ctx context.Context, mod wapi.Module, stack []uint64) {
 			panic(fmt.Sprintf("probe: step %d pokes %d bytes at %#x, outside memory", i, len(p.data), p.at))
 		}
 	}
-	all, _ := mem.Read(0, mem.Size())
-	s.snap = append(s.snap[:0], all...)
+	if !s.fast {
+		all, _ := mem.Read(0, mem.Size())
+		s.snap = append(s.snap[:0], all...)
+	}
 	stack[0] = uint64(uint32(st.kind))
 }
 
@@ -145,6 +153,9 @@ func probeDone(ctx context.Context, mod wapi.Module, stack []uint64) {
 	s, i, r := scriptFrom(ctx), int(uint32(stack[0])), int32(uint32(stack[1]))
 	st := s.steps[i]
 	s.results = append(s.results, r)
+	if s.fast {
+		return
+	}
 	mem := mod.Memory()
 	now, _ := mem.Read(0, mem.Size())
 	snap := s.snap
@@ -155,8 +166,13 @@ func probeDone(ctx context.Context, mod wapi.Module, stack []uint64) {
 	// The window the host was allowed to write: [lo, hi).
 	lo, hi := uint64(st.ptr), uint64(st.ptr)
 	switch st.kind {
-	case kindResponseFlush, kindPoke, kindFetchBodyClose, kindFetchClose:
+	case kindResponseFlush, kindPoke, kindFetchBodyClose, kindFetchClose, kindKVPut, kindKVDelete:
 		lo, hi = 0, 0 // no buffer
+	case kindKVGet, kindKVList:
+		lo, hi = uint64(st.p3), uint64(st.p3)
+		if r >= 0 && uint32(r) <= st.l3 {
+			hi += uint64(r)
+		}
 	case kindRequestHead, kindFetchResponseHead, kindErrorMessage:
 		if r >= 0 && uint32(r) <= st.len {
 			hi += uint64(r)
@@ -193,8 +209,17 @@ func probeDone(ctx context.Context, mod wapi.Module, stack []uint64) {
 			arg = bytes.Clone(snap[st.ptr:end])
 		}
 	}
+	var in [3][]byte
+	if st.kind >= kindKVGet && st.kind <= kindKVList {
+		for k, rg := range [][2]uint32{{st.ptr, st.len}, {st.p2, st.l2}, {st.p3, st.l3}} {
+			if end := uint64(rg[0]) + uint64(rg[1]); end <= uint64(len(snap)) {
+				in[k] = bytes.Clone(snap[rg[0]:end])
+			}
+		}
+	}
 	s.written = append(s.written, written)
 	s.args = append(s.args, arg)
+	s.in = append(s.in, in)
 }
 
 // recorder is an httptest.ResponseRecorder that also counts WriteHeader
@@ -231,6 +256,8 @@ type runOptions struct {
 	maxSubrequests int
 	yield, resume  func()
 	wallTime       time.Duration
+	kv             hostapi.KV
+	kvBindings     []string
 }
 
 // newRequest is the request the tests serve; testHead is its encoded head.
@@ -273,7 +300,8 @@ func runScript(t testing.TB, steps []step, o runOptions) run {
 			hr = newRequest(body, -1)
 		}
 		req = &hostapi.Request{W: rec, R: hr, MaxBody: o.maxBody, BeforeHead: o.beforeHead,
-			Egress: o.egress, Cache: o.cache, Tenant: o.tenant, MaxSubrequests: o.maxSubrequests, Yield: o.yield, Resume: o.resume}
+			Egress: o.egress, Cache: o.cache, Tenant: o.tenant, MaxSubrequests: o.maxSubrequests, Yield: o.yield, Resume: o.resume,
+			KV: o.kv, KVBindings: o.kvBindings}
 		ctx = hostapi.NewContext(ctx, req)
 	}
 	_, err := opsModule(t).Run(ctx, runtime.RunConfig{WallTime: o.wallTime})

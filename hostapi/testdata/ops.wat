@@ -7,8 +7,12 @@
 ;; 6 nothing (a step that only pokes data into memory), 7 fetch_send,
 ;; 8 fetch_body_write, 9 fetch_body_close, 10 fetch_response_head,
 ;; 11 fetch_body_read, 12 fetch_close, 13 cache_match, 14 cache_put,
-;; 15 cache_delete, 16 cache_fetch, 17 error_message; anything else:
-;; nothing.
+;; 15 cache_delete, 16 cache_fetch, 17 error_message, 18 kv_get,
+;; 19 kv_put, 20 kv_delete, 21 kv_list; anything else: nothing.
+;;
+;; The calls of three buffers (cache_put, kv_get, kv_put, kv_list) take
+;; them as (ptr, len), (ptr2, len2), (ptr3, len3); kv_delete takes the
+;; first two.
 (module
   (import "wedge_v1" "request_head" (func $request_head (param i32 i32) (result i32)))
   (import "wedge_v1" "request_body_read" (func $request_body_read (param i32 i32) (result i32)))
@@ -26,7 +30,11 @@
   (import "wedge_v1" "cache_delete" (func $cache_delete (param i32 i32) (result i32)))
   (import "wedge_v1" "cache_fetch" (func $cache_fetch (param i32 i32) (result i32)))
   (import "wedge_v1" "error_message" (func $error_message (param i32 i32) (result i32)))
-;; op(i) returns step i's kind, or -1 after the last step. The probe pokes
+  (import "wedge_v1" "kv_get" (func $kv_get (param i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "wedge_v1" "kv_put" (func $kv_put (param i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "wedge_v1" "kv_delete" (func $kv_delete (param i32 i32 i32 i32) (result i32)))
+  (import "wedge_v1" "kv_list" (func $kv_list (param i32 i32 i32 i32 i32 i32) (result i32)))
+  ;; op(i) returns step i's kind, or -1 after the last step. The probe pokes
   ;; the step's data into memory and snapshots memory before it returns.
   (import "probe" "op" (func $op (param i32) (result i32)))
   ;; arg(i, k) returns step i's argument k: 0 ptr, 1 len, 2 handle,
@@ -53,61 +61,73 @@
         (local.set $l3 (call $arg (local.get $i) (i32.const 6)))
         (local.set $r (i32.const 0))
         (block $call
-          (block $k17
-            (block $k16
-              (block $k15
-                (block $k14
-                  (block $k13
-                    (block $k12
-                      (block $k11
-                        (block $k10
-                          (block $k9
-                            (block $k8
-                              (block $k7
-                                (block $k6
-                                  (block $k5
-                                    (block $k4
-                                      (block $k3
-                                        (block $k2
-                                          (block $k1
-                                            (block $k0
-                                              (br_table $k0 $k1 $k2 $k3 $k4 $k5 $k6 $k7 $k8 $k9 $k10 $k11 $k12 $k13 $k14 $k15 $k16 $k17 $call (local.get $kind)))
-                                              (local.set $r (call $request_head (local.get $ptr) (local.get $len)))
+          (block $k21
+            (block $k20
+              (block $k19
+                (block $k18
+                  (block $k17
+                    (block $k16
+                      (block $k15
+                        (block $k14
+                          (block $k13
+                            (block $k12
+                              (block $k11
+                                (block $k10
+                                  (block $k9
+                                    (block $k8
+                                      (block $k7
+                                        (block $k6
+                                          (block $k5
+                                            (block $k4
+                                              (block $k3
+                                                (block $k2
+                                                  (block $k1
+                                                    (block $k0
+                                                      (br_table $k0 $k1 $k2 $k3 $k4 $k5 $k6 $k7 $k8 $k9 $k10 $k11 $k12 $k13 $k14 $k15 $k16 $k17 $k18 $k19 $k20 $k21 $call (local.get $kind)))
+                                                    (local.set $r (call $request_head (local.get $ptr) (local.get $len)))
+                                                    (br $call))
+                                                  (local.set $r (call $request_body_read (local.get $ptr) (local.get $len)))
+                                                  (br $call))
+                                                (local.set $r (call $response_head (local.get $ptr) (local.get $len)))
+                                                (br $call))
+                                              (local.set $r (call $response_body_write (local.get $ptr) (local.get $len)))
                                               (br $call))
-                                            (local.set $r (call $request_body_read (local.get $ptr) (local.get $len)))
+                                            (local.set $r (call $response_flush))
                                             (br $call))
-                                          (local.set $r (call $response_head (local.get $ptr) (local.get $len)))
+                                          (local.set $r (memory.grow (local.get $ptr)))
                                           (br $call))
-                                        (local.set $r (call $response_body_write (local.get $ptr) (local.get $len)))
+                                        ;; poke: no call
                                         (br $call))
-                                      (local.set $r (call $response_flush))
+                                      (local.set $r (call $fetch_send (local.get $ptr) (local.get $len)))
                                       (br $call))
-                                    (local.set $r (memory.grow (local.get $ptr)))
+                                    (local.set $r (call $fetch_body_write (local.get $h) (local.get $ptr) (local.get $len)))
                                     (br $call))
-                                  ;; poke: no call
+                                  (local.set $r (call $fetch_body_close (local.get $h)))
                                   (br $call))
-                                (local.set $r (call $fetch_send (local.get $ptr) (local.get $len)))
+                                (local.set $r (call $fetch_response_head (local.get $h) (local.get $ptr) (local.get $len)))
                                 (br $call))
-                              (local.set $r (call $fetch_body_write (local.get $h) (local.get $ptr) (local.get $len)))
+                              (local.set $r (call $fetch_body_read (local.get $h) (local.get $ptr) (local.get $len)))
                               (br $call))
-                            (local.set $r (call $fetch_body_close (local.get $h)))
+                            (local.set $r (call $fetch_close (local.get $h)))
                             (br $call))
-                          (local.set $r (call $fetch_response_head (local.get $h) (local.get $ptr) (local.get $len)))
+                          (local.set $r (call $cache_match (local.get $ptr) (local.get $len)))
                           (br $call))
-                        (local.set $r (call $fetch_body_read (local.get $h) (local.get $ptr) (local.get $len)))
+                        (local.set $r (call $cache_put (local.get $ptr) (local.get $len) (local.get $p2) (local.get $l2) (local.get $p3) (local.get $l3)))
                         (br $call))
-                      (local.set $r (call $fetch_close (local.get $h)))
+                      (local.set $r (call $cache_delete (local.get $ptr) (local.get $len)))
                       (br $call))
-                    (local.set $r (call $cache_match (local.get $ptr) (local.get $len)))
+                    (local.set $r (call $cache_fetch (local.get $ptr) (local.get $len)))
                     (br $call))
-                  (local.set $r (call $cache_put (local.get $ptr) (local.get $len) (local.get $p2) (local.get $l2) (local.get $p3) (local.get $l3)))
+                  (local.set $r (call $error_message (local.get $ptr) (local.get $len)))
                   (br $call))
-                (local.set $r (call $cache_delete (local.get $ptr) (local.get $len)))
+                (local.set $r (call $kv_get (local.get $ptr) (local.get $len) (local.get $p2) (local.get $l2) (local.get $p3) (local.get $l3)))
                 (br $call))
-              (local.set $r (call $cache_fetch (local.get $ptr) (local.get $len)))
+              (local.set $r (call $kv_put (local.get $ptr) (local.get $len) (local.get $p2) (local.get $l2) (local.get $p3) (local.get $l3)))
               (br $call))
-            (local.set $r (call $error_message (local.get $ptr) (local.get $len)))
+            (local.set $r (call $kv_delete (local.get $ptr) (local.get $len) (local.get $p2) (local.get $l2)))
             (br $call))
+          (local.set $r (call $kv_list (local.get $ptr) (local.get $len) (local.get $p2) (local.get $l2) (local.get $p3) (local.get $l3)))
+          (br $call))
         (call $done (local.get $i) (local.get $r))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $step))))
