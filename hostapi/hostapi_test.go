@@ -2,6 +2,7 @@ package hostapi_test
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net/http"
@@ -144,7 +145,15 @@ func TestRequestHeadContents(t *testing.T) {
 			r.Header = http.Header{"X-A": {"b", "c"}}
 			return r
 		}, fields(":method", "PUT", ":url", "https://example.com/x?y=%20", ":proto", "HTTP/2.0", ":remote", "[2001:db8::1]:443",
-			":content-length", "5", "X-A", "b", "X-A", "c")},
+			":content-length", "5", ":tls-sni", "example.com", ":tls-version", "TLS 1.2", "X-A", "b", "X-A", "c")},
+		{"HTTP/3, TLS 1.3, no SNI", func() *http.Request {
+			r := newRequest(http.NoBody, -1)
+			r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/3.0", 3, 0
+			r.TLS = &tls.ConnectionState{Version: tls.VersionTLS13, HandshakeComplete: true}
+			r.Header = http.Header{}
+			return r
+		}, fields(":method", "POST", ":url", "https://example.com/p?q=1", ":proto", "HTTP/3.0", ":remote", "192.0.2.1:1234",
+			":content-length", "-1", ":tls-sni", "", ":tls-version", "TLS 1.3")},
 		{"a server request", func() *http.Request {
 			r := newRequest(http.NoBody, 0)
 			r.RequestURI = "/raw%2Fpath?q"
