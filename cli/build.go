@@ -3,12 +3,16 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"sync"
 )
 
@@ -21,13 +25,15 @@ var wasmMagic = []byte("\x00asm")
 
 // Build builds the worker project in dir (as described by dir/wedge.toml)
 // and returns the path of its module: dir/build/worker.wasm for a Go
-// package, or the prebuilt module that main names. The go command's output
-// goes to stdout and stderr (nil discards it). The dev server calls Build on
-// every change.
+// package, else the module that main names, after running build.command
+// when there is one. The build's output goes to stdout and stderr (nil
+// discards it). The dev server calls Build on every change.
 //
 // A Go package is built with `go build -buildmode=c-shared -trimpath` in
 // dir, with GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 over the environment of
-// the current process; `go` is looked up in PATH.
+// the current process; `go` is looked up in PATH. A build.command runs
+// with `sh -c` in dir (`cmd /C` on Windows) and the process's environment,
+// once the directory of main exists.
 func Build(ctx context.Context, dir string, stdout, stderr io.Writer) (wasmPath string, err error) {
 	cfg, err := LoadConfig(dir)
 	if err != nil {
@@ -48,7 +54,15 @@ func build(ctx context.Context, dir string, cfg *Config, stdout, stderr io.Write
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(dir, path)
 		}
+		if cfg.Build.Command != "" {
+			if err := runBuildCommand(ctx, dir, cfg.Build.Command, path, stdout, stderr); err != nil {
+				return "", err
+			}
+		}
 		if err := checkWasmFile(path); err != nil {
+			if cfg.Build.Command != "" {
+				return "", fmt.Errorf("build.command in %s ran, but main: %w: does the command write %s?", filepath.Join(dir, ConfigFile), err, cfg.Main)
+			}
 			return "", fmt.Errorf("main in %s: %w", filepath.Join(dir, ConfigFile), err)
 		}
 		return path, nil
@@ -85,6 +99,34 @@ func build(ctx context.Context, dir string, cfg *Config, stdout, stderr io.Write
 		return "", fmt.Errorf("go build %s in %s failed (%w): fix the errors above and build again", cfg.Main, dir, err)
 	}
 	return out, nil
+}
+
+// runBuildCommand runs a project's build.command in dir, through the
+// shell, after creating the directory of out (the module it writes).
+func runBuildCommand(ctx context.Context, dir, command, out string, stdout, stderr io.Writer) error {
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	shell, flag := "sh", "-c"
+	if goruntime.GOOS == "windows" {
+		shell, flag = "cmd", "/C"
+	}
+	cmd := exec.CommandContext(ctx, shell, flag, command)
+	cmd.Dir = dir
+	var mu sync.Mutex
+	cmd.Stdout = &lockedWriter{mu: &mu, w: stdout}
+	cmd.Stderr = &lockedWriter{mu: &mu, w: stderr}
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("build interrupted: %w", ctx.Err())
+		}
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() == 127 {
+			return fmt.Errorf("build.command in %s failed (%w): a program it runs is not installed (see the shell's message above)", filepath.Join(dir, ConfigFile), err)
+		}
+		return fmt.Errorf("build.command in %s failed (%w): fix the errors above and build again", filepath.Join(dir, ConfigFile), err)
+	}
+	return nil
 }
 
 // checkWasmFile checks that path is a regular file holding a WebAssembly
@@ -136,16 +178,28 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 }
 
 var buildUsage = usage{
-	line: "wedge build [DIR]",
+	line: "wedge build [DIR] [--json]",
 	text: `
 Build builds the worker project in DIR (default: the current directory) as
-its wedge.toml says. A Go package (main = ".", the default) is built with
-GOOS=wasip1 GOARCH=wasm into DIR/build/worker.wasm; a prebuilt module
-(main = "worker.wasm") is only checked. Needs Go 1.24 or newer on PATH.`,
+its wedge.toml says, and prints the module's path:
+
+  A Go package (main = ".", the default) is built with GOOS=wasip1
+  GOARCH=wasm into DIR/build/worker.wasm. Needs Go 1.24 or newer.
+
+  With a [build] table, its command runs with sh -c in DIR and writes the
+  module that main names (by default "build/worker.wasm"): a C worker's
+  clang command, say ('wedge init --template c' writes one).
+
+  A main ending in .wasm, without [build], is a prebuilt module: it is
+  only checked.
+
+The build's own output goes to stderr. --json prints {"path", "sha256",
+"size"} of the module.`,
 }
 
 func runBuild(ctx context.Context, env Env, args []string) int {
 	flags := newFlags("build")
+	asJSON := flags.Bool("json", false, "print the module's path, sha256 and size as JSON")
 	pos, code, stop := parse(env, flags, buildUsage, args, 0, 1)
 	if stop {
 		return code
@@ -158,11 +212,24 @@ func runBuild(ctx context.Context, env Env, args []string) int {
 	if err != nil {
 		return fail(env, err)
 	}
-	fi, err := os.Stat(path)
+	module, err := os.ReadFile(path)
 	if err != nil {
 		return fail(env, err)
 	}
-	fmt.Fprintf(env.Stdout, "built %s (%s)\n", path, formatSize(fi.Size()))
+	if *asJSON {
+		sum := sha256.Sum256(module)
+		out, err := json.MarshalIndent(struct {
+			Path   string `json:"path"`
+			SHA256 string `json:"sha256"`
+			Size   int    `json:"size"`
+		}{path, hex.EncodeToString(sum[:]), len(module)}, "", "  ")
+		if err != nil {
+			return fail(env, err)
+		}
+		writeRaw(env.Stdout, out)
+		return ExitOK
+	}
+	fmt.Fprintf(env.Stdout, "built %s (%s)\n", path, formatSize(int64(len(module))))
 	return ExitOK
 }
 

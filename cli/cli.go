@@ -5,20 +5,21 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/wedgeworks/wedge/api"
 	"io"
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/wedgeworks/wedge/api"
 )
 
 // DefaultAPI is the control-plane address used when Env.API is empty.
 const DefaultAPI = "http://127.0.0.1:8081"
 
-// Exit codes of Run and of every Command.
+// Exit codes of Run and of every Command. `wedge help` documents them.
 const (
 	ExitOK     = 0 // success
-	ExitFailed = 1 // the operation failed (API error, build error, …)
+	ExitFailed = 1 // the operation failed (API error, build error, no such key, …)
 	ExitUsage  = 2 // bad command line or missing configuration
 )
 
@@ -32,6 +33,13 @@ type Env struct {
 	Token  string // WEDGE_TOKEN: operator or tenant token
 	Tenant string // WEDGE_TENANT: tenant of the worker commands
 
+	// ConfigFile is the file `wedge login` writes (JSON: the API's URL, the
+	// token, the tenant). Run fills API, Token and Tenant from it where
+	// they are empty, when the file is for the API in use. Empty means no
+	// file: login fails, saying so. cmd/wedge sets it to
+	// os.UserConfigDir()/wedge/config.json.
+	ConfigFile string
+
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
@@ -39,6 +47,17 @@ type Env struct {
 	// Getenv looks up any other environment variable, for commands that
 	// need one; nil means none is set.
 	Getenv func(key string) string
+
+	// from says where API, Token and Tenant came from, for whoami.
+	from origins
+}
+
+// origins name the sources of an Env's API, Token and Tenant: "WEDGE_API"
+// and the like, "config file", "default" or "" (unset).
+type origins struct {
+	api, token, tenant string
+	// ignored says why the config file was not used, or "".
+	ignored string
 }
 
 // NewEnv returns an Env with API, Token and Tenant read through getenv from
@@ -55,9 +74,47 @@ func NewEnv(getenv func(string) string, stdin io.Reader, stdout, stderr io.Write
 	}
 }
 
+// withConfig fills API, Token and Tenant from the config file where the
+// environment left them empty. The file's values are used only with the
+// API they were verified against: with WEDGE_API naming another, the file
+// is ignored as a whole, so that its token never goes to another server.
+func (e Env) withConfig() (Env, error) {
+	for _, f := range []struct {
+		v    string
+		from *string
+		name string
+	}{{e.API, &e.from.api, "WEDGE_API"}, {e.Token, &e.from.token, "WEDGE_TOKEN"}, {e.Tenant, &e.from.tenant, "WEDGE_TENANT"}} {
+		if f.v != "" && *f.from == "" {
+			*f.from = f.name
+		}
+	}
+	if e.ConfigFile == "" {
+		return e, nil
+	}
+	uc, err := loadUserConfig(e.ConfigFile)
+	if err != nil || uc == nil {
+		return e, err
+	}
+	if e.API != "" && !sameAPI(e.API, uc.API) {
+		e.from.ignored = fmt.Sprintf("it is for %s, and %s says %s", uc.API, e.from.api, e.API)
+		return e, nil
+	}
+	if e.API == "" && uc.API != "" {
+		e.API, e.from.api = uc.API, "config file"
+	}
+	if e.Token == "" && uc.Token != "" {
+		e.Token, e.from.token = uc.Token, "config file"
+	}
+	if e.Tenant == "" && uc.Tenant != "" {
+		e.Tenant, e.from.tenant = uc.Tenant, "config file"
+	}
+	return e, nil
+}
+
 func (e Env) withDefaults() Env {
 	if e.API == "" {
 		e.API = DefaultAPI
+		e.from.api = "default"
 	}
 	if e.Stdin == nil {
 		e.Stdin = strings.NewReader("")
@@ -91,7 +148,7 @@ type Command struct {
 // hasDev says whether `wedge dev` exists, for init's next steps.
 func builtins(hasDev bool) []Command {
 	return []Command{
-		{Name: "init", Summary: "create a Go worker project that builds offline", Run: initCommand(hasDev)},
+		{Name: "init", Summary: "create a worker project (Go, or C with --template c) that builds offline", Run: initCommand(hasDev)},
 		{Name: "build", Summary: "build a worker project into build/worker.wasm", Run: runBuild},
 		{Name: "deploy", Summary: "build and upload a worker as a new version", Run: runDeploy},
 		{Name: "versions", Summary: "list a worker's versions and show the active one", Run: runVersions},
@@ -99,13 +156,18 @@ func builtins(hasDev bool) []Command {
 		{Name: "tail", Summary: "show a worker's requests and logs live", Run: runTail},
 		{Name: "secret", Summary: "set, list and delete a worker's secrets", Run: runSecret},
 		{Name: "kv", Summary: "read and write the tenant's KV namespaces", Run: runKV},
-		{Name: "tenant", Summary: "manage tenants (create)", Run: runTenant},
+		{Name: "tenant", Summary: "create and list tenants (operator)", Run: runTenant},
+		{Name: "login", Summary: "check a token and keep it, the API's URL and a tenant for the next commands", Run: runLogin},
+		{Name: "logout", Summary: "forget what login kept", Run: runLogout},
+		{Name: "whoami", Summary: "show the API, tenant and kind of token in use, and check the token", Run: runWhoami},
+		// Run is set by table: it needs the whole table.
+		{Name: "completion", Summary: "print a shell completion script (bash or zsh)"},
 	}
 }
 
 // helpOrder is where well-known verbs sit in `wedge help`, whichever
 // package provides them; other verbs follow in registration order.
-var helpOrder = []string{"serve", "init", "dev", "build", "deploy", "versions", "rollback", "tail", "secret", "kv", "tenant"}
+var helpOrder = []string{"serve", "init", "dev", "build", "deploy", "versions", "rollback", "tail", "secret", "kv", "tenant", "login", "logout", "whoami", "completion"}
 
 // Run runs the command line args (without the program name: os.Args[1:])
 // and returns the process exit code. extra adds commands to the built-in
@@ -116,10 +178,11 @@ var helpOrder = []string{"serve", "init", "dev", "build", "deploy", "versions", 
 // and return ExitOK; `wedge help VERB` shows one command's help; no
 // arguments at all list the commands on Stderr and return ExitUsage.
 func Run(ctx context.Context, args []string, env Env, extra ...Command) int {
+	env, cfgErr := env.withConfig()
 	env = env.withDefaults()
 	cmds := table(extra)
 	if len(args) == 0 {
-		printHelp(env.Stderr, cmds)
+		printHelp(env.Stderr, cmds, env)
 		return ExitUsage
 	}
 	verb := args[0]
@@ -130,10 +193,13 @@ func Run(ctx context.Context, args []string, env Env, extra ...Command) int {
 			if !ok {
 				return unknownCommand(env, cmds, args[1])
 			}
-			return c.Run(ctx, env, []string{"-h"})
+			return c.Run(ctx, env, append(slices.Clip(args[2:]), "-h"))
 		}
-		printHelp(env.Stdout, cmds)
+		printHelp(env.Stdout, cmds, env)
 		return ExitOK
+	}
+	if cfgErr != nil && verb != "logout" && verb != "completion" {
+		fmt.Fprintf(env.Stderr, "warning: ignoring %v (`wedge login` writes it anew, `wedge logout` removes it)\n", cfgErr)
 	}
 	c, ok := lookup(cmds, verb)
 	if !ok {
@@ -160,6 +226,11 @@ func table(extra []Command) []Command {
 		return len(helpOrder)
 	}
 	slices.SortStableFunc(cmds, func(a, b Command) int { return rank(a) - rank(b) })
+	for i := range cmds {
+		if cmds[i].Name == "completion" && cmds[i].Run == nil {
+			cmds[i].Run = completionCommand(cmds)
+		}
+	}
 	return cmds
 }
 
@@ -186,21 +257,45 @@ func unknownCommand(env Env, cmds []Command, verb string) int {
 	return ExitUsage
 }
 
-func printHelp(w io.Writer, cmds []Command) {
+func printHelp(w io.Writer, cmds []Command, env Env) {
 	fmt.Fprint(w, "Wedge runs WebAssembly workers at the edge.\n\nUsage: wedge <command> [arguments]\n\nCommands:\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, c := range cmds {
 		fmt.Fprintf(tw, "  %s\t%s\n", c.Name, c.Summary)
 	}
 	tw.Flush()
+	file := env.ConfigFile
+	if file == "" {
+		file = "(none: no user config directory)"
+	}
 	fmt.Fprintf(w, `
-Environment:
+Configuration:
+  Commands that talk to the API take its URL, the token and the tenant from,
+  in this order: their flags (--tenant), the environment, the config file.
   WEDGE_API     control-plane API URL (default %s)
-  WEDGE_TOKEN   API token: a tenant's, or the operator's for 'tenant create'
+  WEDGE_TOKEN   API token: a tenant's, or the operator's (tenant create|list)
   WEDGE_TENANT  the tenant that worker commands act on
+  Config file   %s
+                written by 'wedge login' (mode 0600), removed by 'wedge logout';
+                used only while WEDGE_API is unset or names the same API
 
-Run 'wedge help <command>' or 'wedge <command> -h' for a command's usage.
-`, DefaultAPI)
+Output:
+  Results go to stdout; errors, warnings and progress to stderr. --json prints
+  JSON for scripts: deploy, versions, rollback, tenant create|list,
+  secret list, kv list, whoami, build.
+
+Exit status:
+  %d  success
+  %d  the operation failed: the API refused it or could not be reached, the
+     build failed, no such worker, key or version, the token is not accepted
+  %d  bad command line, or missing configuration (no tenant, say)
+
+More:
+  wedge help <command>   a command's usage, as 'wedge <command> -h'
+  wedge completion bash  shell completion (see 'wedge completion -h')
+  README.md (quickstart, API, wedge.toml), docs/abi.md (the guest ABI) and
+  RATIONALE.md in the repository: https://github.com/wedgeworks/wedge
+`, DefaultAPI, file, ExitOK, ExitFailed, ExitUsage)
 }
 
 // usage describes one command for its -h output and its usage errors.
@@ -292,7 +387,7 @@ func printUsage(w io.Writer, flags *flag.FlagSet, u usage) {
 
 // tenantFlag adds --tenant to flags, defaulting to env.Tenant.
 func tenantFlag(flags *flag.FlagSet, env Env) *string {
-	return flags.String("tenant", env.Tenant, "the `TENANT` to act on; WEDGE_TENANT if not given")
+	return flags.String("tenant", env.Tenant, "the `TENANT` to act on (default: WEDGE_TENANT, else the one `wedge login` kept)")
 }
 
 // checkTenant returns a usage error's exit code when tenant is unset or
@@ -300,7 +395,7 @@ func tenantFlag(flags *flag.FlagSet, env Env) *string {
 func checkTenant(env Env, flags *flag.FlagSet, u usage, tenant string) (int, bool) {
 	switch {
 	case tenant == "":
-		return usageError(env, flags, u, "no tenant: set WEDGE_TENANT or pass --tenant"), false
+		return usageError(env, flags, u, "no tenant: set WEDGE_TENANT, pass --tenant, or run `wedge login --tenant T`"), false
 	case !api.ValidName(tenant):
 		return usageError(env, flags, u, "%q is not a valid tenant name: use lowercase letters, digits and '-', starting with a letter", tenant), false
 	}

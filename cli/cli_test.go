@@ -23,7 +23,7 @@ func TestHelpListsEveryVerb(t *testing.T) {
 		{Name: "dev", Summary: "serve a worker locally", Run: func(context.Context, Env, []string) int { return 0 }},
 		{Name: "zz-custom", Summary: "something else", Run: func(context.Context, Env, []string) int { return 0 }},
 	}
-	verbs := []string{"serve", "init", "dev", "build", "deploy", "versions", "rollback", "tail", "secret", "kv", "tenant", "zz-custom"}
+	verbs := []string{"serve", "init", "dev", "build", "deploy", "versions", "rollback", "tail", "secret", "kv", "tenant", "login", "logout", "whoami", "completion", "zz-custom"}
 	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}} {
 		code, out, errOut := run(t, Env{}, args, extra...)
 		if code != ExitOK || errOut != "" {
@@ -44,8 +44,23 @@ func TestHelpListsEveryVerb(t *testing.T) {
 		}
 	}
 
+	// Like a man page: the environment, the config file, the exit codes
+	// and where the documentation is.
+	env := Env{ConfigFile: "/home/ada/.config/wedge/config.json"}
+	_, out, _ := run(t, env, []string{"help"})
+	for _, want := range []string{
+		"WEDGE_API", "WEDGE_TOKEN", "WEDGE_TENANT", "/home/ada/.config/wedge/config.json", "written by 'wedge login' (mode 0600)",
+		"their flags (--tenant), the environment, the config file",
+		"Exit status:\n  0  success\n  1  the operation failed", "\n  2  bad command line",
+		"--json prints", "README.md", "docs/abi.md", "wedge help <command>",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("help lacks %q:\n%s", want, out)
+		}
+	}
+
 	// Without extras, only what exists is listed.
-	_, out, _ := run(t, Env{}, []string{"help"})
+	_, out, _ = run(t, Env{}, []string{"help"})
 	for _, v := range []string{"serve", "dev"} {
 		if strings.Contains(out, "\n  "+v+" ") {
 			t.Errorf("help lists %q, which is not registered:\n%s", v, out)
@@ -75,11 +90,12 @@ func TestCommandHelp(t *testing.T) {
 		}
 	}
 	// Subcommands have their own.
-	for _, sub := range []string{"secret put", "secret list", "secret delete", "kv put", "kv get", "kv delete", "kv list"} {
-		args := append(strings.Fields(sub), "-h")
-		code, out, errOut := run(t, Env{}, args)
-		if code != ExitOK || errOut != "" || !strings.HasPrefix(out, "Usage: wedge "+sub+" ") {
-			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+	for _, sub := range []string{"secret put", "secret list", "secret delete", "kv put", "kv get", "kv delete", "kv list", "tenant create", "tenant list"} {
+		for _, args := range [][]string{append(strings.Fields(sub), "-h"), append([]string{"help"}, strings.Fields(sub)...)} {
+			code, out, errOut := run(t, Env{}, args)
+			if code != ExitOK || errOut != "" || !strings.HasPrefix(out, "Usage: wedge "+sub+" ") {
+				t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+			}
 		}
 	}
 }
@@ -115,7 +131,7 @@ func TestUsageErrors(t *testing.T) {
 		{"init no dir", Env{}, []string{"init"}, "missing the project's directory"},
 		{"init bad name", Env{}, []string{"init", t.TempDir(), "--name", "Bad"}, `"Bad" is not a valid worker name`},
 		{"init bad dir name", Env{}, []string{"init", t.TempDir() + "/My_Worker"}, "pass --name"},
-		{"deploy no tenant", Env{}, []string{"deploy"}, "no tenant: set WEDGE_TENANT or pass --tenant"},
+		{"deploy no tenant", Env{}, []string{"deploy"}, "no tenant: set WEDGE_TENANT, pass --tenant, or run `wedge login --tenant T`"},
 		{"deploy bad tenant", Env{}, []string{"deploy", "--tenant", "ACME"}, `"ACME" is not a valid tenant name`},
 		{"deploy wasm without name", withTenant, []string{"deploy", "x.wasm"}, "needs --name"},
 		{"deploy bad name", withTenant, []string{"deploy", "x.wasm", "--name", "a_b"}, `"a_b" is not a valid worker name`},
@@ -128,8 +144,13 @@ func TestUsageErrors(t *testing.T) {
 		{"rollback negative", withTenant, []string{"rollback", "hello", "--version", "-1"}, "--version must be a version number"},
 		{"rollback not a number", withTenant, []string{"rollback", "hello", "--version", "two"}, "invalid value"},
 		{"tenant", Env{}, []string{"tenant"}, "missing subcommand"},
-		{"tenant bogus", Env{}, []string{"tenant", "delete", "x"}, `unknown subcommand "delete"`},
+		{"tenant bogus", Env{}, []string{"tenant", "delete", "x"}, `unknown subcommand "delete": tenant has create or list`},
 		{"tenant create no name", Env{}, []string{"tenant", "create"}, "missing the tenant's name"},
+		{"tenant list extra", Env{}, []string{"tenant", "list", "x"}, "too many arguments: x"},
+		{"init bad template", Env{}, []string{"init", "x", "--template", "rust"}, `--template "rust": use go or c`},
+		{"completion no shell", Env{}, []string{"completion"}, "missing the shell"},
+		{"login argument", Env{}, []string{"login", "wt_acme.x"}, "too many arguments: wt_acme.x"},
+		{"whoami bad tenant", Env{}, []string{"whoami", "--tenant", "A_B"}, `"A_B" is not a valid tenant name`},
 		{"tenant create bad name", Env{}, []string{"tenant", "create", "-x-"}, "flag provided but not defined"},
 		{"tenant create invalid", Env{}, []string{"tenant", "create", "a_b"}, `"a_b" is not a valid tenant name`},
 		{"secret", Env{}, []string{"secret"}, "missing subcommand: put, list or delete"},

@@ -22,10 +22,13 @@ type client struct {
 }
 
 func newClient(env Env) (*client, error) {
-	base := strings.TrimRight(env.API, "/")
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("WEDGE_API=%q is not a URL like %s", env.API, DefaultAPI)
+	base, err := parseAPI(env.API)
+	if err != nil {
+		name := "WEDGE_API="
+		if env.from.api == "config file" {
+			name = "the config file's API "
+		}
+		return nil, fmt.Errorf("%s%w", name, err)
 	}
 	return &client{base: base, token: env.Token, hc: http.DefaultClient}, nil
 }
@@ -61,7 +64,7 @@ type unreachableError struct {
 }
 
 func (e *unreachableError) Error() string {
-	return fmt.Sprintf("cannot reach the Wedge API at %s: %v — is `wedge serve` running? (set WEDGE_API to use another address)", e.api, e.err)
+	return fmt.Sprintf("cannot reach the Wedge API at %s: %v — is `wedge serve` running? (WEDGE_API or `wedge login --api URL` sets another address)", e.api, e.err)
 }
 
 func (e *unreachableError) Unwrap() error { return e.err }
@@ -123,9 +126,9 @@ func (c *client) errorFrom(status int, data []byte) *apiError {
 	}
 	switch {
 	case status == http.StatusUnauthorized && c.token == "":
-		e.hint = "Set WEDGE_TOKEN to your tenant token (from `wedge tenant create`) or to the operator token."
+		e.hint = "No token: run `wedge login` (or set WEDGE_TOKEN) with your tenant token (from `wedge tenant create`) or the operator token."
 	case status == http.StatusUnauthorized:
-		e.hint = "Check WEDGE_TOKEN: the API does not accept it."
+		e.hint = "The API does not accept the token: `wedge whoami` shows where it comes from; `wedge login` checks and keeps a new one."
 	}
 	return e
 }

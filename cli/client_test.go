@@ -123,9 +123,14 @@ func TestDeployWasmFile(t *testing.T) {
 		t.Errorf("metadata part: %+v", got)
 	}
 
+	// --json: the API's answer and the worker's URL.
 	code, out, _ = run(t, env, []string{"deploy", "--json", wasm, "--name", "hello"})
-	if code != ExitOK || out != string(res)+"\n" {
-		t.Errorf("--json: exit %d, %q", code, out)
+	var got struct {
+		api.DeployResult
+		URL string `json:"url"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); code != ExitOK || err != nil || got.DeployResult != result || got.URL != "http://hello.acme.wedge.localhost/" {
+		t.Errorf("--json: exit %d, %q (%v)", code, out, err)
 	}
 }
 
@@ -275,9 +280,9 @@ func TestAPIErrors(t *testing.T) {
 		{"not json", "tok", answer{502, "upstream down"},
 			[]string{"error: HTTP 502 Bad Gateway: upstream down\n"}},
 		{"no token", "", answer{401, `{"error":{"code":"unauthorized","message":"missing token"}}`},
-			[]string{"error: missing token (unauthorized, HTTP 401)\n", "Set WEDGE_TOKEN"}},
+			[]string{"error: missing token (unauthorized, HTTP 401)\n", "No token: run `wedge login` (or set WEDGE_TOKEN)"}},
 		{"bad token", "nope", answer{401, `{"error":{"code":"unauthorized","message":"bad token"}}`},
-			[]string{"Check WEDGE_TOKEN"}},
+			[]string{"The API does not accept the token: `wedge whoami`"}},
 		{"wrong json", "tok", answer{200, `<html>`},
 			[]string{"is not the JSON the CLI expects"}},
 	}
@@ -318,7 +323,7 @@ func TestUnreachableAPI(t *testing.T) {
 	if code != ExitFailed {
 		t.Errorf("exit %d, want %d", code, ExitFailed)
 	}
-	for _, want := range []string{"error: cannot reach the Wedge API at " + addr + ": ", "is `wedge serve` running? (set WEDGE_API"} {
+	for _, want := range []string{"error: cannot reach the Wedge API at " + addr + ": ", "is `wedge serve` running? (WEDGE_API or `wedge login --api URL`"} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr:\n%s\nwant %q", errOut, want)
 		}

@@ -27,8 +27,11 @@ type Config struct {
 	// digits and '-', starting with a letter, not ending with '-').
 	Name string `toml:"name"`
 	// Main is the Go package to build, relative to the project directory
-	// ("." by default), or a prebuilt module: a path ending in ".wasm".
+	// ("." by default), or a module: a path ending in ".wasm", prebuilt or
+	// written by Build.Command ("build/worker.wasm" by default then).
 	Main string `toml:"main"`
+	// Build says how to build a worker that is not a Go package.
+	Build BuildConfig `toml:"build"`
 	// Vars are environment variables the worker sees through os.Getenv.
 	Vars map[string]string `toml:"vars"`
 	// Limits are per-request limits; a zero field means the default
@@ -40,8 +43,17 @@ type Config struct {
 	Routes []api.Route `toml:"routes"`
 }
 
-// Prebuilt reports whether Main names a prebuilt .wasm module rather than a
-// Go package.
+// BuildConfig is the [build] table of wedge.toml.
+type BuildConfig struct {
+	// Command builds the module that Main names: run by `sh -c` in the
+	// project directory (`cmd /C` on Windows), with the environment of
+	// wedge, after the directory of Main is created. Empty: Main is a Go
+	// package, or a module built by other means.
+	Command string `toml:"command"`
+}
+
+// Prebuilt reports whether Main names a .wasm module (prebuilt, or written
+// by Build.Command) rather than a Go package.
 func (c *Config) Prebuilt() bool { return strings.HasSuffix(c.Main, ".wasm") }
 
 // Settings returns the worker settings that travel with an upload.
@@ -207,6 +219,8 @@ func (p *problems) count(key string) int {
 var schema = map[string]string{
 	"name":                  "String",
 	"main":                  "String",
+	"build":                 "Hash",
+	"build.command":         "String",
 	"vars":                  "Hash",
 	"vars.*":                "String",
 	"limits":                "Hash",
@@ -390,6 +404,16 @@ func (c *Config) validate(p *problems) {
 	}
 
 	c.Main = strings.TrimSpace(c.Main)
+	c.Build.Command = strings.TrimSpace(c.Build.Command)
+	if c.Build.Command != "" && c.Main == "" {
+		c.Main = BuildOutput
+	}
+	switch {
+	case p.count("build.command") > 0 && c.Build.Command == "":
+		p.add(p.line("build.command", 0), `build.command is empty: give the command that writes the module, or remove [build]`)
+	case c.Build.Command != "" && !c.Prebuilt():
+		p.add(p.line("main", 0), "main %q must name the .wasm file that build.command writes, like main = %q", c.Main, BuildOutput)
+	}
 	switch {
 	case c.Main == "":
 		c.Main = "."

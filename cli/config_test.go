@@ -44,6 +44,8 @@ func TestParseConfigGood(t *testing.T) {
 			Routes:       []api.Route{{Pattern: "a.example.com/*"}},
 		}},
 		{"good-prebuilt.toml", Config{Name: "prebuilt", Main: "dist/worker.wasm"}},
+		{"good-build-command.toml", Config{Name: "c-worker", Main: "build/worker.wasm", Build: BuildConfig{Command: "clang -o build/worker.wasm worker.c"}}},
+		{"good-build-main.toml", Config{Name: "c-worker", Main: "dist/x.wasm", Build: BuildConfig{Command: "make"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -90,6 +92,12 @@ func TestParseConfigBad(t *testing.T) {
 		}},
 		{"bad-name-type.toml", []string{
 			`wedge.toml:1: name must be a string, not an array`,
+		}},
+		{"bad-build-main.toml", []string{
+			`wedge.toml:2: main "." must name the .wasm file that build.command writes, like main = "build/worker.wasm"`,
+		}},
+		{"bad-build-empty.toml", []string{
+			`wedge.toml:3: build.command is empty: give the command that writes the module, or remove [build]`,
 		}},
 		{"bad-values.toml", []string{
 			`wedge.toml:1: name "Hello_World" is not a valid worker name: use 1–63 lowercase letters, digits and '-', starting with a letter and not ending with '-'`,

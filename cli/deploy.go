@@ -28,15 +28,25 @@ worker, which becomes active once the API has validated and compiled it.
 Given a .wasm file instead, it uploads that file with default settings;
 --name is then required.
 
-Needs WEDGE_TOKEN (a tenant token, or the operator's) and a tenant
-(WEDGE_TENANT or --tenant); WEDGE_API says where the API is.`,
+Needs a token (a tenant's, or the operator's) and a tenant: from
+'wedge login', or WEDGE_TOKEN and WEDGE_TENANT (or --tenant); WEDGE_API
+says where the API is.
+
+--json prints {"tenant", "name", "version", "sha256", "size", "host",
+"url"}: the API's answer, with the worker's URL.`,
+}
+
+// deployResult is deploy's --json output: the API's answer and the URL.
+type deployResult struct {
+	api.DeployResult
+	URL string `json:"url,omitempty"`
 }
 
 func runDeploy(ctx context.Context, env Env, args []string) int {
 	flags := newFlags("deploy")
 	name := flags.String("name", "", "the worker's `NAME` (default: name in wedge.toml)")
 	tenant := tenantFlag(flags, env)
-	asJSON := flags.Bool("json", false, "print the API's answer as JSON")
+	asJSON := flags.Bool("json", false, "print the result as JSON")
 	pos, code, stop := parse(env, flags, deployUsage, args, 0, 1)
 	if stop {
 		return code
@@ -93,14 +103,9 @@ func runDeploy(ctx context.Context, env Env, args []string) int {
 	if err != nil {
 		return fail(env, err)
 	}
-	var res api.DeployResult
-	raw, err := c.sendRaw(ctx, http.MethodPut, workerPath(*tenant, *name, ""), contentType, body, &res)
-	if err != nil {
+	var res deployResult
+	if _, err := c.sendRaw(ctx, http.MethodPut, workerPath(*tenant, *name, ""), contentType, body, &res.DeployResult); err != nil {
 		return fail(env, deployHint(err, *tenant))
-	}
-	if *asJSON {
-		writeRaw(env.Stdout, raw)
-		return ExitOK
 	}
 	sum := sha256.Sum256(module)
 	local := hex.EncodeToString(sum[:])
@@ -113,12 +118,29 @@ func runDeploy(ctx context.Context, env Env, args []string) int {
 	if res.Size == 0 {
 		res.Size = int64(len(module))
 	}
+	if res.Tenant == "" {
+		res.Tenant = *tenant
+	}
+	if res.Name == "" {
+		res.Name = *name
+	}
+	if res.Host != "" {
+		res.URL = "http://" + res.Host + "/"
+	}
+	if *asJSON {
+		out, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return fail(env, err)
+		}
+		writeRaw(env.Stdout, out)
+		return ExitOK
+	}
 	fmt.Fprintf(env.Stdout, "deployed %s version %d\n", *name, res.Version)
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  sha256\t%s\n", res.SHA256)
 	fmt.Fprintf(tw, "  size\t%s (%d bytes)\n", formatSize(res.Size), res.Size)
-	if res.Host != "" {
-		fmt.Fprintf(tw, "  url\thttp://%s/\n", res.Host)
+	if res.URL != "" {
+		fmt.Fprintf(tw, "  url\t%s\n", res.URL)
 	}
 	tw.Flush()
 	return ExitOK
@@ -177,7 +199,7 @@ func deployHint(err error, tenant string) error {
 		case api.CodeInvalidModule, api.CodeBadRequest:
 			e.hint = "The running version, if any, is unchanged. Build with GOOS=wasip1 GOARCH=wasm -buildmode=c-shared (wedge build does)."
 		case api.CodeForbidden:
-			e.hint = fmt.Sprintf("WEDGE_TOKEN does not give access to tenant %q: use that tenant's token or the operator token.", tenant)
+			e.hint = fmt.Sprintf("The token (see `wedge whoami`) does not give access to tenant %q: use that tenant's token or the operator token.", tenant)
 		}
 	}
 	return err

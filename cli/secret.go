@@ -272,7 +272,7 @@ func secretHint(err error, tenant, worker string) error {
 // accessHint adds what to do next to a 403.
 func accessHint(err error, tenant string) error {
 	if e, ok := err.(*apiError); ok && e.hint == "" && e.Status == http.StatusForbidden {
-		e.hint = fmt.Sprintf("WEDGE_TOKEN does not give access to tenant %q: use that tenant's token or the operator token.", tenant)
+		e.hint = fmt.Sprintf("The token (see `wedge whoami`) does not give access to tenant %q: use that tenant's token or the operator token.", tenant)
 	}
 	return err
 }

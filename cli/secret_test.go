@@ -129,7 +129,7 @@ func TestSecretCommands(t *testing.T) {
 		other := env
 		other.Token = beta.Token
 		code, out, errOut = runIn(t, other, "evil", "secret", "put", "hello", "TOKEN")
-		if code != ExitFailed || out != "" || !strings.Contains(errOut, "HTTP 403") || !strings.Contains(errOut, `WEDGE_TOKEN does not give access to tenant "acme"`) {
+		if code != ExitFailed || out != "" || !strings.Contains(errOut, "HTTP 403") || !strings.Contains(errOut, `The token (see `+"`wedge whoami`"+`) does not give access to tenant "acme"`) {
 			t.Errorf("beta's token: exit %d, stdout %q, stderr %q", code, out, errOut)
 		}
 		if secrets()["TOKEN"] != "s3cret-token" {

@@ -4,50 +4,62 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/wedgeworks/wedge/api"
 )
 
 var tenantUsage = usage{
-	line: "wedge tenant create T [--json]",
+	line: "wedge tenant create|list [T] [--json]",
 	text: `
-Tenant manages tenants. Subcommands:
+Tenant manages tenants; both subcommands need the operator token.
 
-  create T   create tenant T and print its token (shown only once).
-             Needs the operator token in WEDGE_TOKEN.`,
+  create T   create tenant T and print its token (shown only this once)
+  list       list the tenants
+
+Run 'wedge tenant create -h' (list) for a subcommand's details.`,
 }
 
 func runTenant(ctx context.Context, env Env, args []string) int {
-	flags := newFlags("tenant")
+	return dispatch(ctx, env, args, "tenant", tenantUsage, []subcommand{
+		{"create", runTenantCreate},
+		{"list", runTenantList},
+	})
+}
+
+var tenantCreateUsage = usage{
+	line:    "wedge tenant create T [--json]",
+	missing: "missing the tenant's name: wedge tenant create T",
+	text: `
+Create creates tenant T and prints its token, which the API shows only
+this once. Needs the operator token (WEDGE_TOKEN, or the operator's
+'wedge login'). To act as the new tenant, give its token to
+'wedge login', or export WEDGE_TENANT and WEDGE_TOKEN as printed.
+--json prints the API's answer: {"name", "token", "created"}.`,
+}
+
+func runTenantCreate(ctx context.Context, env Env, args []string) int {
+	flags := newFlags("tenant create")
 	asJSON := flags.Bool("json", false, "print the API's answer as JSON")
-	pos, code, stop := parse(env, flags, tenantUsage, args, 0, 2)
+	pos, code, stop := parse(env, flags, tenantCreateUsage, args, 1, 1)
 	if stop {
 		return code
 	}
-	switch {
-	case len(pos) == 0:
-		return usageError(env, flags, tenantUsage, "missing subcommand: wedge tenant create T")
-	case pos[0] != "create":
-		return usageError(env, flags, tenantUsage, "unknown subcommand %q: tenant has only create", pos[0])
-	}
-	if len(pos) < 2 {
-		return usageError(env, flags, tenantUsage, "missing the tenant's name")
-	}
-	name := pos[1]
+	name := pos[0]
 	if !api.ValidName(name) {
-		return usageError(env, flags, tenantUsage, "%q is not a valid tenant name: use 1–63 lowercase letters, digits and '-', starting with a letter", name)
+		return usageError(env, flags, tenantCreateUsage, "%q is not a valid tenant name: use 1–63 lowercase letters, digits and '-', starting with a letter", name)
 	}
 	c, err := newClient(env)
 	if err != nil {
-		return usageError(env, flags, tenantUsage, "%v", err)
+		return usageError(env, flags, tenantCreateUsage, "%v", err)
 	}
 	var t api.Tenant
 	raw, err := c.sendJSON(ctx, http.MethodPost, "/v1/tenants", api.CreateTenantRequest{Name: name}, &t)
 	if err != nil {
-		if e, ok := err.(*apiError); ok && e.Status == http.StatusForbidden {
-			e.hint = "Creating a tenant needs the operator token: set WEDGE_TOKEN to the token `wedge serve` printed on first start (or its WEDGE_ADMIN_TOKEN)."
-		}
-		return fail(env, err)
+		return fail(env, operatorHint(err, "Creating a tenant"))
 	}
 	if *asJSON {
 		writeRaw(env.Stdout, raw)
@@ -61,6 +73,58 @@ func runTenant(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintln(env.Stdout, "The API returned no token.")
 		return ExitOK
 	}
-	fmt.Fprintf(env.Stdout, "Its token is shown only this once; to act as this tenant:\n\n  export WEDGE_TENANT=%s\n  export WEDGE_TOKEN=%s\n", t.Name, t.Token)
+	fmt.Fprintf(env.Stdout, "Its token is shown only this once; to act as this tenant, either\n\n  wedge login --tenant %s     # and paste the token\n\nor\n\n  export WEDGE_TENANT=%s\n  export WEDGE_TOKEN=%s\n", t.Name, t.Name, t.Token)
+	return ExitOK
+}
+
+// operatorHint adds what to do next to a 403 from an operator-only call.
+func operatorHint(err error, what string) error {
+	if e, ok := err.(*apiError); ok && e.Status == http.StatusForbidden {
+		e.hint = what + " needs the operator token: the one `wedge serve` printed on its first start (or its WEDGE_ADMIN_TOKEN), in WEDGE_TOKEN or through `wedge login`."
+	}
+	return err
+}
+
+var tenantListUsage = usage{
+	line: "wedge tenant list [--json]",
+	text: `
+List prints the tenants, sorted, with their creation times. Needs the
+operator token. --json prints the API's answer: [{"name", "created"}].`,
+}
+
+func runTenantList(ctx context.Context, env Env, args []string) int {
+	flags := newFlags("tenant list")
+	asJSON := flags.Bool("json", false, "print the API's answer as JSON")
+	if _, code, stop := parse(env, flags, tenantListUsage, args, 0, 0); stop {
+		return code
+	}
+	c, err := newClient(env)
+	if err != nil {
+		return usageError(env, flags, tenantListUsage, "%v", err)
+	}
+	var ts []api.Tenant
+	raw, err := c.getJSON(ctx, "/v1/tenants", &ts)
+	if err != nil {
+		return fail(env, operatorHint(err, "Listing the tenants"))
+	}
+	if *asJSON {
+		writeRaw(env.Stdout, raw)
+		return ExitOK
+	}
+	if len(ts) == 0 {
+		fmt.Fprintln(env.Stderr, "no tenants: create one with `wedge tenant create T`")
+		return ExitOK
+	}
+	slices.SortFunc(ts, func(a, b api.Tenant) int { return strings.Compare(a.Name, b.Name) })
+	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TENANT\tCREATED")
+	for _, t := range ts {
+		created := "-"
+		if !t.Created.IsZero() {
+			created = t.Created.UTC().Format(time.DateTime) + " UTC"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", t.Name, created)
+	}
+	tw.Flush()
 	return ExitOK
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -195,5 +196,41 @@ func TestTerminalDetection(t *testing.T) {
 		if _, ok := terminal(in); ok {
 			t.Errorf("a %s is taken for a terminal", name)
 		}
+	}
+}
+
+// TestLoginFromTerminal: at a terminal, login prompts for the token and
+// reads it without echo.
+func TestLoginFromTerminal(t *testing.T) {
+	live := newLiveAPI(t)
+	user, tty := openPTY(t)
+	env := Env{API: live.env.API, ConfigFile: filepath.Join(t.TempDir(), "wedge", "config.json"), Stdin: tty}
+	var stdout, stderr bytes.Buffer
+	env.Stdout, env.Stderr = &stdout, &stderr
+	done := make(chan int, 1)
+	go func() { done <- Run(context.Background(), []string{"login"}, env) }()
+	awaitNoEcho(t, tty)
+	if _, err := user.WriteString(live.env.Token + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != ExitOK || !strings.Contains(stdout.String(), "as tenant acme") {
+			t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("login did not return after the token was typed")
+	}
+	if want := "Token for " + live.env.API + " (input hidden): \n"; stderr.String() != want {
+		t.Errorf("stderr %q, want the prompt %q", stderr.String(), want)
+	}
+	if !echoes(t, tty) {
+		t.Error("echo is still off after login")
+	}
+	user.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	screen := make([]byte, 4096)
+	n, _ := user.Read(screen)
+	if bytes.Contains(screen[:n], []byte(live.env.Token)) {
+		t.Errorf("the terminal echoed the token: %q", screen[:n])
 	}
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,8 +11,11 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"mime/multipart"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,25 +26,47 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/wedgeworks/wedge/api"
 	"github.com/wedgeworks/wedge/cli"
 	"github.com/wedgeworks/wedge/control"
+	"github.com/wedgeworks/wedge/edge"
+	"github.com/wedgeworks/wedge/hostapi"
 	"github.com/wedgeworks/wedge/scheduler"
 	"github.com/wedgeworks/wedge/store"
+	"github.com/wedgeworks/wedge/tail"
 )
 
-const devUsage = `usage: wedge dev [DIR] [--port P]
+const devUsage = `Usage: wedge dev [DIR] [--port P]
 
-Builds the worker in DIR (default: the current directory), serves it on
-http://127.0.0.1:P/ (default port 8787) for any Host, and rebuilds and
-reloads it whenever a file in DIR changes. Responses carry Server-Timing.
-Limits are the worker's own from wedge.toml, as in production. State lives
-in DIR/.wedge.
+Dev builds the worker project in DIR (default: the current directory),
+serves it on http://127.0.0.1:P/ (default port 8787) for any Host, and
+rebuilds and reloads it whenever a file in DIR changes. A failed build
+shows its errors in the terminal, and as the page every request gets
+(it reloads itself) until a build succeeds.
 
-flags:
+As in production, with wedge serve's default caps: each build goes
+through the deploy pipeline of the API (validated, compiled, refused with
+the same message as wedge deploy when its [limits] ask for more than
+cpu_ms 50, wall_ms 30000, memory_mb 128 or subrequests 50), and runs with
+its own limits, the edge cache (wedge.Cache) and the KV namespaces that
+wedge.toml binds. KV and compiled code live in DIR/.wedge: KV survives
+restarts (it is tenant "dev"'s, apart from any wedge serve's).
+
+Unlike production: the worker's fetch may reach loopback addresses
+(127.0.0.0/8 and ::1), so that it can call services on this machine;
+wedge serve refuses them unless its --egress-allow names them. Responses
+carry Server-Timing. Each request is logged on stdout: method, path,
+status, wall time and CPU time, then the lines the worker logged.
+
+Flags:
 `
 
 // devTenant is the tenant the dev server deploys into.
 const devTenant = "dev"
+
+// devEgress is what the worker's fetch may reach in dev besides public
+// addresses: this machine.
+var devEgress = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
 func devCommand(ctx context.Context, env cli.Env, args []string) int {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
@@ -87,9 +114,12 @@ type devServer struct {
 	log         *slog.Logger
 
 	h        *host
+	token    string // the session's operator token, for its own API calls
 	name     string
+	output   string                 // the module build.command writes (absolute), or ""
 	buildErr atomic.Pointer[string] // the last build's error, nil when it succeeded
 	mu       sync.Mutex             // one build at a time
+	outMu    sync.Mutex             // one request's lines at a time
 }
 
 func (d *devServer) run(ctx context.Context) error {
@@ -98,16 +128,37 @@ func (d *devServer) run(ctx context.Context) error {
 		return err
 	}
 	d.name = cfg.Name
+	if cfg.Build.Command != "" {
+		if d.output, err = filepath.Abs(filepath.Join(d.dir, cfg.Main)); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", d.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another wedge dev running? use --port)", d.addr, err)
 	}
-	d.h, err = newHost(ctx, hostConfig{dataDir: filepath.Join(d.dir, ".wedge"), serverTiming: true, log: d.log})
+	// The control plane is on, unlistened: builds are deployed through
+	// its API handler, as wedge deploy's uploads are in production. Its
+	// operator token lives as long as this session and is never shown.
+	d.token = control.NewOperatorToken()
+	d.h, err = newHost(ctx, hostConfig{
+		dataDir: filepath.Join(d.dir, ".wedge"), serverTiming: true, log: d.log,
+		egressAllow: devEgress, control: true, adminToken: d.token, stderr: d.errOut,
+	})
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	defer d.h.close(context.WithoutCancel(ctx))
+	// The edge: the host's, but with a tail hub of our own, whose events
+	// give each request's CPU time and the worker's log lines.
+	hub := tail.New()
+	defer hub.Close()
+	e := edge.New(edge.Config{
+		Zone: d.h.cfg.zone, ServerTiming: true, Logger: d.log, Metrics: d.h.metrics, Tail: hub,
+		Egress: hostapi.EgressConfig{Allow: d.h.cfg.egressAllow}, Cache: d.h.cache, KV: storeKV{d.h.store},
+	}, d.h.sched)
+	d.h.edge, d.h.rec.edge = e, e
 	d.h.rec.fallback = func(ws map[workerKey]*scheduler.Worker) *scheduler.Worker {
 		return ws[workerKey{devTenant, d.name}]
 	}
@@ -123,6 +174,9 @@ func (d *devServer) run(ctx context.Context) error {
 	}
 	events := d.h.store.Watch(ctx)
 	go d.h.rec.run(ctx, events)
+	sub := hub.Subscribe(devTenant, d.name)
+	defer sub.Close()
+	go d.printRequests(sub)
 
 	d.rebuild(ctx)
 	fmt.Fprintf(d.out, "wedge dev: serving %s on http://%s/ — watching %s for changes (Ctrl-C to stop)\n", d.name, ln.Addr(), d.dir)
@@ -135,50 +189,119 @@ func (d *devServer) rebuild(ctx context.Context) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	start := time.Now()
-	err := d.deploy(ctx)
+	version, err := d.deploy(ctx)
 	if err != nil {
 		msg := err.Error()
 		d.buildErr.Store(&msg)
+		d.outMu.Lock()
 		fmt.Fprintf(d.errOut, "wedge dev: build failed:\n%s\n", msg)
+		d.outMu.Unlock()
 		return
 	}
 	d.buildErr.Store(nil)
-	fmt.Fprintf(d.out, "wedge dev: built and loaded %s in %s\n", d.name, time.Since(start).Round(time.Millisecond))
+	d.outMu.Lock()
+	fmt.Fprintf(d.out, "wedge dev: built and loaded %s (version %d) in %s\n", d.name, version, time.Since(start).Round(time.Millisecond))
+	d.outMu.Unlock()
 }
 
-func (d *devServer) deploy(ctx context.Context) error {
+// deploy builds the project and deploys the module through the control
+// plane's API handler, which validates its settings against the caps,
+// compiles it and returns once the edge serves it.
+func (d *devServer) deploy(ctx context.Context) (int, error) {
 	cfg, err := cli.LoadConfig(d.dir)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if cfg.Name != d.name {
-		return fmt.Errorf("wedge.toml: the name changed from %q to %q: restart wedge dev", d.name, cfg.Name)
+		return 0, fmt.Errorf("wedge.toml: the name changed from %q to %q: restart wedge dev", d.name, cfg.Name)
 	}
 	var buildLog strings.Builder
 	path, err := cli.Build(ctx, d.dir, &buildLog, &buildLog)
 	if err != nil {
 		if buildLog.Len() > 0 {
-			return fmt.Errorf("%w\n%s", err, buildLog.String())
+			return 0, fmt.Errorf("%w\n%s", err, buildLog.String())
 		}
-		return err
+		return 0, err
 	}
 	wasm, err := os.ReadFile(path)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	m, err := d.h.rt.Compile(ctx, wasm)
+	body, contentType, err := uploadBody(wasm, cfg.Settings())
 	if err != nil {
-		return err
+		return 0, err
 	}
-	defer m.Release()
-	v, err := d.h.store.Deploy(ctx, devTenant, d.name, wasm, cfg.Settings())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "/v1/tenants/"+devTenant+"/workers/"+d.name, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return 0, err
 	}
-	// Wait until the edge serves it, so that "loaded" is true when printed.
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	return d.h.rec.waitServing(wctx, devTenant, d.name, v.Number)
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Authorization", "Bearer "+d.token)
+	rec := &responseBuffer{header: http.Header{}}
+	d.h.control.ServeHTTP(rec, req)
+	if rec.status/100 != 2 {
+		var eb api.ErrorBody
+		if json.Unmarshal(rec.body.Bytes(), &eb) == nil && eb.Error.Message != "" {
+			return 0, fmt.Errorf("the deploy was refused, as wedge deploy's would be: %s (%s)", eb.Error.Message, eb.Error.Code)
+		}
+		return 0, fmt.Errorf("the deploy was refused: HTTP %d %s", rec.status, strings.TrimSpace(rec.body.String()))
+	}
+	var res api.DeployResult
+	if err := json.Unmarshal(rec.body.Bytes(), &res); err != nil {
+		return 0, fmt.Errorf("the deploy's answer: %w", err)
+	}
+	return res.Version, nil
+}
+
+// uploadBody is the multipart/form-data body of a deploy, as wedge deploy
+// sends it: the settings in part "metadata", the module in part "module".
+func uploadBody(module []byte, settings api.WorkerSettings) ([]byte, string, error) {
+	meta, err := json.Marshal(settings)
+	if err != nil {
+		return nil, "", err
+	}
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for _, p := range []struct {
+		name, contentType string
+		data              []byte
+	}{{"metadata", "application/json", meta}, {"module", "application/wasm", module}} {
+		h := make(textproto.MIMEHeader)
+		h.Set("Content-Disposition", fmt.Sprintf("form-data; name=%q", p.name))
+		h.Set("Content-Type", p.contentType)
+		w, err := mw.CreatePart(h)
+		if err != nil {
+			return nil, "", err
+		}
+		if _, err := w.Write(p.data); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := mw.Close(); err != nil {
+		return nil, "", err
+	}
+	return buf.Bytes(), mw.FormDataContentType(), nil
+}
+
+// responseBuffer is an http.ResponseWriter that keeps the response: the
+// control plane's answers to the dev server's own calls.
+type responseBuffer struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *responseBuffer) Header() http.Header { return r.header }
+
+func (r *responseBuffer) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+}
+
+func (r *responseBuffer) Write(p []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return r.body.Write(p)
 }
 
 // watch rebuilds on changes to the project's files.
@@ -215,16 +338,26 @@ func (d *devServer) watch(ctx context.Context) {
 					addTree(ev.Name)
 				}
 			}
-			if !relevant(ev.Name) {
+			if !relevant(ev.Name) || d.isOutput(ev.Name) {
 				continue
 			}
 			// Editors write in bursts: build once the burst is over.
 			if timer != nil {
 				timer.Stop()
 			}
-			timer = time.AfterFunc(100*time.Millisecond, func() { d.rebuild(ctx) })
+			timer = time.AfterFunc(50*time.Millisecond, func() { d.rebuild(ctx) })
 		}
 	}
+}
+
+// isOutput reports whether path is the module that build.command writes:
+// writing it must not start another build.
+func (d *devServer) isOutput(path string) bool {
+	if d.output == "" {
+		return false
+	}
+	abs, err := filepath.Abs(path)
+	return err == nil && abs == d.output
 }
 
 func skipDir(name string) bool {
@@ -243,43 +376,51 @@ func relevant(path string) bool {
 	return false
 }
 
-// ServeHTTP serves the worker, or the build error as a page, and logs a
-// line per request.
+// ServeHTTP serves the worker, or the build error as a page. The worker's
+// requests are logged by printRequests.
 func (d *devServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
 	if msg := d.buildErr.Load(); msg != nil {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Wedge-Error", "build-failed")
+		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusInternalServerError)
 		fmt.Fprintf(w, "<!doctype html><title>Build failed</title><style>body{font:14px system-ui;margin:2em}pre{background:#fee;padding:1em;white-space:pre-wrap}</style><h1>%s: build failed</h1><pre>%s</pre><p>Fix the error and save: the page reloads after the next build.</p><script>setTimeout(()=>location.reload(),1500)</script>", html.EscapeString(d.name), html.EscapeString(*msg))
+		d.outMu.Lock()
+		fmt.Fprintf(d.out, "%s %s → 500 (build failed)\n", r.Method, r.URL.RequestURI())
+		d.outMu.Unlock()
 		return
 	}
-	rec := &statusRecorder{ResponseWriter: w}
-	d.h.edge.ServeHTTP(rec, r)
-	line := fmt.Sprintf("%s %s → %d in %s", r.Method, r.URL.RequestURI(), rec.status, time.Since(start).Round(10*time.Microsecond))
-	if code := rec.Header().Get("Wedge-Error"); code != "" {
-		line += " (Wedge-Error: " + code + ")"
+	d.h.edge.ServeHTTP(w, r)
+}
+
+// printRequests prints a line per request the worker served: method,
+// path, status, wall and CPU time, then the lines the worker logged and
+// the error that failed it.
+func (d *devServer) printRequests(sub *tail.Sub) {
+	var dropped int64
+	for ev := range sub.C {
+		var b strings.Builder
+		if n := sub.Dropped(); n > dropped {
+			fmt.Fprintf(&b, "wedge dev: %d request lines lost (too many requests at once)\n", n-dropped)
+			dropped = n
+		}
+		fmt.Fprintf(&b, "%s %s → %d in %s, cpu %s", ev.Method, ev.URL, ev.Status,
+			(time.Duration(ev.WallMicros) * time.Microsecond).String(), (time.Duration(ev.CPUMicros) * time.Microsecond).String())
+		if ev.Subrequests > 0 {
+			fmt.Fprintf(&b, ", %d fetches", ev.Subrequests)
+		}
+		if ev.Code != "" {
+			fmt.Fprintf(&b, " (Wedge-Error: %s)", ev.Code)
+		}
+		b.WriteByte('\n')
+		for _, l := range ev.Logs {
+			fmt.Fprintf(&b, "  | %s\n", l)
+		}
+		if ev.Error != "" {
+			fmt.Fprintf(&b, "  ! %s\n", ev.Error)
+		}
+		d.outMu.Lock()
+		io.WriteString(d.out, b.String())
+		d.outMu.Unlock()
 	}
-	fmt.Fprintln(d.out, line)
 }
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(p []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(p)
-}
-
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
