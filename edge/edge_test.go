@@ -36,6 +36,7 @@ func newEdgeWith(t testing.TB, cfg edge.Config, limits api.Limits, sc scheduler.
 
 func newEdgeWorker(t testing.TB, cfg edge.Config, limits api.Limits, sc scheduler.Config) (*httptest.Server, *syncBuffer, *scheduler.Worker) {
 	t.Helper()
+	limits = testLimits(limits)
 	ctx := context.Background()
 	rt, err := runtime.New(ctx, runtime.Config{HostModules: []runtime.HostModule{hostapi.Module{}}})
 	if err != nil {
@@ -62,6 +63,16 @@ func newEdgeWorker(t testing.TB, cfg edge.Config, limits api.Limits, sc schedule
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	return srv, &logs, w
+}
+
+// testLimits gives the test guest a CPU budget that the race detector and
+// a loaded machine cannot exhaust on the host's side of its hostcalls
+// (which count as the request's CPU), unless the test sets one.
+func testLimits(l api.Limits) api.Limits {
+	if l.CPUMillis == 0 {
+		l.CPUMillis = 2000
+	}
+	return l
 }
 
 type syncBuffer struct {
@@ -104,7 +115,7 @@ func do(t *testing.T, srv *httptest.Server, method, host, path string, body io.R
 const host = "guest.t1.wedge.localhost"
 
 func TestServe(t *testing.T) {
-	srv, logs := newEdge(t, edge.Config{ServerTiming: true}, api.Limits{WallMillis: 1000, MemoryMB: 64})
+	srv, logs := newEdge(t, edge.Config{ServerTiming: true}, api.Limits{CPUMillis: 300, WallMillis: 1000, MemoryMB: 64})
 	body := strings.Repeat("0123456789", 100_000) // 1 MB: streamed in chunks
 	sum := sha256.Sum256([]byte(body))
 

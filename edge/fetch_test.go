@@ -34,6 +34,7 @@ var loopback = hostapi.EgressConfig{Allow: []netip.Prefix{netip.MustParsePrefix(
 // (at guest.T.wedge.localhost).
 func newTenantsEdge(t *testing.T, cfg edge.Config, limits api.Limits, sc scheduler.Config, tenants ...string) (*httptest.Server, *syncBuffer) {
 	t.Helper()
+	limits = testLimits(limits)
 	ctx := context.Background()
 	rt := sharedRuntime(t)
 	wasm := testwasm.Build(t, "internal/testguest")

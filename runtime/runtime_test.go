@@ -92,7 +92,7 @@ func TestCompileInvalid(t *testing.T) {
 		{"memory exported under another name", wasm(t, "invalid/memory_name"), `does not export its memory as "memory"`},
 		{"imported memory", wasm(t, "invalid/imported_memory"), "imports memory env.memory"},
 		{"unknown import module", wasm(t, "invalid/unknown_module"), `env.abort: unknown import module "env" (a worker may import wasi_snapshot_preview1, wedge_v1)`},
-		{"unknown wedge_v1 function", wasm(t, "invalid/unknown_function"), "wedge_v1.kv_get, which the host does not provide"},
+		{"unknown wedge_v1 function", wasm(t, "invalid/unknown_function"), "wedge_v1.no_such_function, which the host does not provide"},
 		{"unknown WASI function", wasm(t, "invalid/unknown_wasi_function"), "wasi_snapshot_preview1.sock_connect, which the host does not provide"},
 		{"wrong wedge_v1 signature", wasm(t, "invalid/wrong_signature"), "wedge_v1.request_head with the wrong signature"},
 		{"wrong WASI signature", wasm(t, "invalid/wasi_wrong_signature"), "wasi_snapshot_preview1.proc_exit with the wrong signature"},
