@@ -3,10 +3,14 @@
 // (content-addressed by SHA-256) and which version is active; each worker's
 // secrets; and each tenant's KV namespaces.
 //
-// Store is the interface; Open returns the embedded backend, a bbolt file in
-// the data directory. Every write is one transaction, so a crash in the middle
-// of a deploy leaves the previous version active and intact. The package
-// storetest runs the same tests against every backend.
+// Store is the interface, with two backends. Open returns the embedded one,
+// a bbolt file in the data directory: every write is one transaction, so a
+// crash in the middle of a deploy leaves the previous version active and
+// intact. The package store/jetstream keeps the same state in NATS
+// JetStream (KV buckets and object stores), shared by every node pointed at
+// the same server (wedge serve --store nats://HOST:PORT); there every write
+// that must be atomic is one compare-and-set of one KV entry. The package
+// storetest runs the same tests against both.
 //
 // A module is kept once however many versions refer to it, and removed with
 // the last of them (DeleteWorker). Version numbers count up from 1 per
@@ -24,8 +28,9 @@
 // them per worker. SecretNames is what an API may show; Secrets, with the
 // values, is for the host, which adds them to the worker's environment (a
 // secret overrides a var of the same name). The bbolt backend keeps values
-// in the clear in its file, which only its owner may read (mode 0600); see
-// RATIONALE.md.
+// in the clear in its file, which only its owner may read (mode 0600); the
+// JetStream backend encrypts them (AES-256-GCM) with an operator key given
+// to every node and never written to NATS; see RATIONALE.md.
 //
 // # KV
 //
@@ -54,7 +59,9 @@
 // worker's secrets is an Event for that worker, so the host rebuilds its
 // environment. Watch channels hold one pending event: a write that commits
 // while the previous event is unread merges into it (see Event), so a slow
-// receiver neither blocks writers nor misses a change.
+// receiver neither blocks writers nor misses a change. With the JetStream
+// backend a Store's channels also receive the events of other nodes'
+// writes, usually within milliseconds.
 //
 // # Ownership and concurrency
 //

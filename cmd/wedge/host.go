@@ -40,6 +40,8 @@ type hostConfig struct {
 	sched        scheduler.Config  // admission; its PoolSize and Fresh come from instances
 	egressAllow  []netip.Prefix    // ranges workers' fetch may reach besides public addresses
 	cacheBytes   int64             // the edge cache's size; zero: its default
+	storeURL     string            // "": bbolt in dataDir; nats://…: JetStream
+	secretKey    []byte            // encrypts secrets in JetStream
 	sourceRPS    float64           // per client address; zero: no limit
 	sourceBurst  int
 	escalate     netfilter.EscalatorConfig // L7 → L3 escalation into netfilter; Threshold 0: off
@@ -67,9 +69,9 @@ type host struct {
 }
 
 func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
-	st, err := store.Open(filepath.Join(cfg.dataDir, "wedge.db"))
+	st, err := openStore(cfg.dataDir, cfg.storeURL, cfg.secretKey, cfg.log)
 	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+		return nil, err
 	}
 	sc := cfg.sched
 	switch cfg.instances {

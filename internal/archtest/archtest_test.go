@@ -22,6 +22,7 @@ var allowed = map[string][]string{
 	"hostapi":         {"api", "cache", "metrics"},
 	"store":           {"api"},
 	"store/storetest": {"api", "store"},
+	"store/jetstream": {"api", "store"},
 	"sdk/go":          {},
 	"sdk/go/wedge":    {},
 	"metrics":         {},
@@ -42,7 +43,7 @@ var thirdParty = map[string][]string{
 	"github.com/quic-go/quic-go":     {"edge"},
 	"github.com/cilium/ebpf":         {"netfilter"},
 	"github.com/dgraph-io/ristretto": {"cache"},
-	"github.com/nats-io":             {"store"},
+	"github.com/nats-io":             {"store/jetstream"},
 }
 
 func TestLayers(t *testing.T) {
