@@ -294,7 +294,11 @@ func (e *Edge) rateLimited(r *http.Request) {
 // writeError answers a request with a Wedge-Error.
 func writeError(rw http.ResponseWriter, code api.Code, msg string) {
 	h := rw.Header()
+	altSvc := h["Alt-Svc"] // the listener's, not the worker's
 	clear(h)
+	if altSvc != nil {
+		h["Alt-Svc"] = altSvc
+	}
 	h.Set(api.HeaderError, string(code))
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")

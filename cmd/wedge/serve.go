@@ -26,8 +26,10 @@ import (
 
 const serveUsage = `usage: wedge serve [flags]
 
-Runs the Wedge host: the edge listener that serves workers, the
-control-plane API, /metrics and /healthz.
+Runs the Wedge host: the edge listeners that serve workers (--http, and
+--https for HTTP/1.1, HTTP/2 and HTTP/3 over TLS), the control-plane API,
+/metrics and /healthz. SIGTERM drains in-flight requests for up to 10 s;
+with --https, SIGHUP reloads the certificate files.
 
 The operator token comes from WEDGE_ADMIN_TOKEN; without it, a token is
 generated on the first start, printed once, and only its hash is kept.
@@ -42,12 +44,17 @@ func serveCommand(ctx context.Context, env cli.Env, args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	httpAddr := fs.String("http", "127.0.0.1:8080", "plain-HTTP edge listener (HTTP/1.1 and h2c)")
+	httpsAddr := fs.String("https", "", "TLS edge listener: HTTP/1.1 and HTTP/2 over TCP, HTTP/3 over UDP on the same port (off by default; needs --tls-cert and --tls-key, or --tls-self-signed)")
+	tlsCert := fs.String("tls-cert", "", "PEM certificate chain of --https (the leaf first); reloaded on SIGHUP and when the file changes")
+	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
+	tlsSelfSigned := fs.Bool("tls-self-signed", false, "serve --https with a self-signed certificate for *.ZONE, ZONE, localhost, 127.0.0.1 and ::1, kept in --data (development only)")
 	adminAddr := fs.String("admin", "127.0.0.1:8081", "control-plane API, /metrics and /healthz")
 	dataDir := fs.String("data", "./.wedge", "data directory: deployments and the compiled-code cache")
 	zone := fs.String("zone", edge.DefaultZone, "worker W of tenant T answers at W.T.ZONE")
 	serverTiming := fs.Bool("server-timing", false, "add Server-Timing (instantiate, exec, total) to worker responses")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	codeBudget := fs.Int64("code-budget", runtime.DefaultCodeBudget>>20, "MiB of compiled code kept in memory; the least recently used workers' code is reloaded from the disk cache when needed")
+	storeURL := fs.String("store", "", "nats://HOST:PORT (or tls://…; comma-separated for a cluster): keep deployments, secrets and KV in NATS JetStream, shared by every node pointed at it (needs "+secretKeyEnv+"); empty: the embedded store in --data")
 	egressAllow := fs.String("egress-allow", "", "address ranges (comma-separated CIDRs or addresses) that workers' fetch may reach although they are loopback, private or link-local; denied by default")
 	cacheMB := fs.Int64("cache-mb", cache.DefaultMaxBytes>>20, "MiB of memory for the edge cache shared by all tenants (one tenant may use a quarter)")
 	xdp := fs.String("xdp", "", "attach the XDP packet filter to this interface (native, else generic mode; without it, or where the kernel refuses BPF, the same rules apply in userspace at the edge listener)")
@@ -95,6 +102,11 @@ func serveCommand(ctx context.Context, env cli.Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "error: --max-cpu-ms, --max-wall-ms, --max-memory-mb and --max-concurrency must be positive, the other limits not negative")
 		return cli.ExitUsage
 	}
+	secretKey, err := secretKeyFromEnv(env.Getenv)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "error: %v\n", err)
+		return cli.ExitUsage
+	}
 	allow, err := hostapi.ParsePrefixes(*egressAllow)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "error: --egress-allow %q: %v\n", *egressAllow, err)
@@ -108,13 +120,25 @@ func serveCommand(ctx context.Context, env cli.Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "error: --code-budget %d: give a positive number of MiB\n", *codeBudget)
 		return cli.ExitUsage
 	}
+	switch {
+	case *httpsAddr == "" && (*tlsCert != "" || *tlsKey != "" || *tlsSelfSigned):
+		fmt.Fprintln(env.Stderr, "error: --tls-cert, --tls-key and --tls-self-signed configure --https: give --https ADDR too")
+		return cli.ExitUsage
+	case *httpsAddr != "" && *tlsSelfSigned && (*tlsCert != "" || *tlsKey != ""):
+		fmt.Fprintln(env.Stderr, "error: --https: give either --tls-cert and --tls-key, or --tls-self-signed, not both")
+		return cli.ExitUsage
+	case *httpsAddr != "" && !*tlsSelfSigned && (*tlsCert == "" || *tlsKey == ""):
+		fmt.Fprintln(env.Stderr, "error: --https needs a certificate: --tls-cert FILE and --tls-key FILE, or --tls-self-signed for development")
+		return cli.ExitUsage
+	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
 
 	err = serve(ctx, serveConfig{
 		httpAddr: *httpAddr, adminAddr: *adminAddr, dataDir: *dataDir, zone: *zone,
+		httpsAddr: *httpsAddr, tlsCert: *tlsCert, tlsKey: *tlsKey, tlsSelfSigned: *tlsSelfSigned,
 		serverTiming: *serverTiming, instances: *instances, codeBudget: *codeBudget << 20, xdp: *xdp, xdpPins: *xdpPins,
 		egressAllow: allow, cacheBytes: *cacheMB << 20,
-		sourceRPS: *sourceRPS, sourceBurst: *sourceBurst,
+		sourceRPS: *sourceRPS, sourceBurst: *sourceBurst, storeURL: *storeURL, secretKey: secretKey,
 		escalate: netfilter.EscalatorConfig{Threshold: *escalateAfter, Window: *escalateWindow, TTL: *escalateTTL, Logger: log},
 		caps:     caps, sched: scheduler.Config{
 			MaxConcurrency: *maxConcurrency, TenantConcurrency: *tenantConcurrency,
@@ -131,6 +155,8 @@ func serveCommand(ctx context.Context, env cli.Env, args []string) int {
 
 type serveConfig struct {
 	httpAddr, adminAddr, dataDir, zone string
+	httpsAddr, tlsCert, tlsKey         string // --https; its certificate files
+	tlsSelfSigned                      bool
 	serverTiming                       bool
 	instances                          string
 	codeBudget                         int64 // bytes
@@ -139,6 +165,8 @@ type serveConfig struct {
 	sched                              scheduler.Config
 	egressAllow                        []netip.Prefix
 	cacheBytes                         int64
+	storeURL                           string
+	secretKey                          []byte
 	sourceRPS                          float64
 	sourceBurst                        int
 	escalate                           netfilter.EscalatorConfig
@@ -161,6 +189,14 @@ func serve(ctx context.Context, cfg serveConfig) error {
 		edgeLn.Close()
 		return fmt.Errorf("admin listener (--admin): %w", err)
 	}
+	https, err := listenHTTPS(cfg)
+	if err != nil {
+		edgeLn.Close()
+		adminLn.Close()
+		return err
+	}
+	// Close what Serve did not get to close (an error before it).
+	defer https.close()
 
 	// The packet filter: XDP on --xdp, else the same rules at the edge
 	// listener. Close leaves an XDP program attached and pinned, so that
@@ -174,12 +210,16 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	defer filter.Close()
 	cfg.log.Info("packet filter", "mode", filter.Mode().String(), "interface", cfg.xdp)
 	edgeLn = filter.Listener(edgeLn)
+	if https.tcp != nil {
+		https.tcp = filter.Listener(https.tcp)
+	}
 
 	h, err := newHost(ctx, hostConfig{
 		dataDir: cfg.dataDir, zone: cfg.zone, serverTiming: cfg.serverTiming, instances: cfg.instances,
 		codeBudget: cfg.codeBudget, control: true, adminToken: cfg.adminToken, stderr: cfg.stderr, log: cfg.log,
 		netfilter: filter, xdp: cfg.xdp, caps: cfg.caps, sched: cfg.sched, egressAllow: cfg.egressAllow, cacheBytes: cfg.cacheBytes,
 		sourceRPS: cfg.sourceRPS, sourceBurst: cfg.sourceBurst, escalate: cfg.escalate,
+		storeURL: cfg.storeURL, secretKey: cfg.secretKey,
 	})
 	if err != nil {
 		edgeLn.Close()
@@ -196,10 +236,21 @@ func serve(ctx context.Context, cfg serveConfig) error {
 	}
 	go h.rec.run(ctx, events)
 
-	cfg.log.Info("ready", "edge", "http://"+edgeLn.Addr().String(), "api", "http://"+adminLn.Addr().String(),
-		"zone", cfg.zone, "data", cfg.dataDir, "workers", h.rec.count())
+	ready := []any{"edge", "http://" + edgeLn.Addr().String()}
+	edgeCfg := edge.ServeConfig{Handler: h.edge, HTTP: edgeLn, Drain: 10 * time.Second, Logger: cfg.log}
+	if https.tcp != nil {
+		ready = append(ready, "https", "https://"+https.tcp.Addr().String(), "h3", "udp/"+https.udp.LocalAddr().String())
+		edgeCfg.HTTPS, edgeCfg.QUIC, edgeCfg.Certs = https.tcp, https.udp, https.certs
+		// No listener to wrap for QUIC: the packet filter's userspace
+		// fallback decides each HTTP/3 request instead.
+		edgeCfg.QUICHandler = filter.Middleware(h.edge)
+		https.tcp, https.udp = nil, nil // Serve closes them
+		go reloadCerts(ctx, https.certs, https.hup, cfg.log)
+	}
+	cfg.log.Info("ready", append(ready, "api", "http://"+adminLn.Addr().String(),
+		"zone", cfg.zone, "data", cfg.dataDir, "workers", h.rec.count())...)
 	errc := make(chan error, 2)
-	go func() { errc <- serveHTTP(ctx, edgeLn, h.edge, cfg.log, 10*time.Second) }()
+	go func() { errc <- edge.Serve(ctx, edgeCfg) }()
 	go func() { errc <- serveHTTP(ctx, adminLn, h.control, cfg.log, 10*time.Second) }()
 	err = <-errc
 	if ctx.Err() != nil {

@@ -2,6 +2,7 @@ package wedge
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net/http"
@@ -109,6 +110,7 @@ func readRequest(h host) (*http.Request, error) {
 		Body:          http.NoBody,
 	}
 	var rawURL, cl string
+	var connState *tls.ConnectionState
 	err := decodeFields(buf[:n], func(name, value string) {
 		if !strings.HasPrefix(name, ":") {
 			r.Header[http.CanonicalHeaderKey(name)] = append(r.Header[http.CanonicalHeaderKey(name)], value)
@@ -125,6 +127,15 @@ func readRequest(h host) (*http.Request, error) {
 			r.RemoteAddr = value
 		case ":content-length":
 			cl = value
+		case ":tls-sni", ":tls-version":
+			if connState == nil {
+				connState = &tls.ConnectionState{HandshakeComplete: true}
+			}
+			if name == ":tls-sni" {
+				connState.ServerName = value
+			} else {
+				connState.Version = tlsVersion(value)
+			}
 		}
 	})
 	if err != nil {
@@ -136,6 +147,7 @@ func readRequest(h host) (*http.Request, error) {
 	}
 	r.URL = u
 	r.Host = u.Host
+	r.TLS = connState
 	r.RequestURI = u.RequestURI()
 	var ok bool
 	if r.ProtoMajor, r.ProtoMinor, ok = http.ParseHTTPVersion(r.Proto); !ok {
@@ -150,6 +162,17 @@ func readRequest(h host) (*http.Request, error) {
 		r.Body = io.NopCloser(bufio.NewReaderSize(&bodyReader{h: h}, 16<<10))
 	}
 	return r, nil
+}
+
+// tlsVersion returns the version number of a name tls.VersionName gives
+// ("TLS 1.3"), or 0.
+func tlsVersion(name string) uint16 {
+	for _, v := range []uint16{tls.VersionTLS13, tls.VersionTLS12, tls.VersionTLS11, tls.VersionTLS10} {
+		if tls.VersionName(v) == name {
+			return v
+		}
+	}
+	return 0
 }
 
 // bodyReader reads the request body through request_body_read.

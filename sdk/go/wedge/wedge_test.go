@@ -197,6 +197,41 @@ func TestLargeHead(t *testing.T) {
 	}
 }
 
+func TestRequestTLS(t *testing.T) {
+	tests := []struct {
+		name   string
+		fields []string
+		want   string
+	}{
+		{"plain HTTP", nil, "http <nil>"},
+		{"TLS 1.3 with SNI", []string{":tls-sni", "hello.acme.example", ":tls-version", "TLS 1.3"}, "https sni=hello.acme.example version=304 complete=true"},
+		{"TLS 1.2 without SNI", []string{":tls-sni", "", ":tls-version", "TLS 1.2"}, "https sni= version=303 complete=true"},
+		{"an unknown version", []string{":tls-sni", "h", ":tls-version", "TLS 9"}, "https sni=h version=0 complete=true"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url := "http://h/"
+			if tt.fields != nil {
+				url = "https://h/"
+			}
+			// Pseudo-fields come first; newFakeHost appends its extras after
+			// the standard ones, and the SDK takes them in any order.
+			h := newFakeHost("GET", url, "", tt.fields...)
+			HandleFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.TLS == nil {
+					fmt.Fprintf(w, "%s %v", r.URL.Scheme, r.TLS)
+					return
+				}
+				fmt.Fprintf(w, "%s sni=%s version=%x complete=%v", r.URL.Scheme, r.TLS.ServerName, r.TLS.Version, r.TLS.HandshakeComplete)
+			})
+			serve(h)
+			if got := h.out.String(); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestMalformedHead(t *testing.T) {
 	h := &fakeHost{head: []byte{1, 2, 3}, body: strings.NewReader("")}
 	HandleFunc(func(w http.ResponseWriter, r *http.Request) { t.Error("handler called") })
