@@ -92,6 +92,24 @@ func TestSecretsAndKV(t *testing.T) {
 	if code, _ := body(host, "/kv?op=get&key=visits"); code != 404 {
 		t.Errorf("after delete: %d, want 404", code)
 	}
+	// Nor can beta read acme's secrets through the API, or acme's cache
+	// entries from its worker.
+	if resp, _ := s.apiDo("GET", "/v1/tenants/acme/workers/guest/secrets", beta, nil); resp.StatusCode != 403 {
+		t.Errorf("beta lists acme's secrets: %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := s.apiDo("GET", "/v1/tenants/acme/kv/COUNTS/users/ada", beta, nil); resp.StatusCode != 403 {
+		t.Errorf("beta reads acme's KV through the API: %d, want 403", resp.StatusCode)
+	}
+	const cached = "/cache-put?url=http://example.com/shared&cc=max-age%3D600&body=acme-only"
+	if code, got := body(host, cached); code != 200 || got != "put body=acme-only\n" {
+		t.Fatalf("cache put: %d %q", code, got)
+	}
+	if _, got := body(host, "/cache-match?url=http://example.com/shared"); !strings.Contains(got, "acme-only") {
+		t.Errorf("acme's own cache match: %q", got)
+	}
+	if _, got := body("guest.beta.wedge.localhost", "/cache-match?url=http://example.com/shared"); got != "miss\n" {
+		t.Errorf("beta's worker matches acme's cache entry: %q", got)
+	}
 	if strings.Contains(s.stderr.String(), "s3cret") {
 		t.Error("a secret's value is in the server's log")
 	}
