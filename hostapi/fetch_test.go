@@ -316,7 +316,10 @@ func TestFetchYields(t *testing.T) {
 			}
 		},
 	}.runChecked(t)
-	if nested.Load() || yields.Load() != resumes.Load() || yields.Load() < 4 {
+	// How many calls wait depends on timing (a response already there is
+	// not waited for); cache_fetch always does. What matters: every yield
+	// is paired with a resume, never nested.
+	if nested.Load() || yields.Load() != resumes.Load() || yields.Load() < 1 {
 		t.Errorf("yields %d, resumes %d, nested %v", yields.Load(), resumes.Load(), nested.Load())
 	}
 }
