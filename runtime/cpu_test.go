@@ -79,7 +79,9 @@ func TestMeterPause(t *testing.T) {
 	m.Resume()
 	busy(10 * time.Millisecond)
 	m.Pause()
-	if used := m.Used(); used > 40*time.Millisecond || used < 5*time.Millisecond {
+	// At most the 20 ms of work (a busy machine may give it less CPU than
+	// that, never the pause's 50 ms).
+	if used := m.Used(); used > 40*time.Millisecond || used <= 0 {
 		t.Errorf("used %v for 20 ms of work around a 50 ms pause", used)
 	}
 }
