@@ -179,8 +179,15 @@ func (d *devServer) run(ctx context.Context) error {
 	go d.printRequests(sub)
 
 	d.rebuild(ctx)
+	// Watch before saying so: an edit saved right after the message must
+	// not be missed.
+	w, err := d.startWatch()
+	if err != nil {
+		fmt.Fprintf(d.errOut, "wedge dev: cannot watch for changes: %v\n", err)
+	} else {
+		go d.watch(ctx, w)
+	}
 	fmt.Fprintf(d.out, "wedge dev: serving %s on http://%s/ — watching %s for changes (Ctrl-C to stop)\n", d.name, ln.Addr(), d.dir)
-	go d.watch(ctx)
 	return serveHTTP(ctx, ln, d, d.log, 2*time.Second)
 }
 
@@ -304,27 +311,33 @@ func (r *responseBuffer) Write(p []byte) (int, error) {
 	return r.body.Write(p)
 }
 
-// watch rebuilds on changes to the project's files.
-func (d *devServer) watch(ctx context.Context) {
+// startWatch watches the project's directories.
+func (d *devServer) startWatch() (*fsnotify.Watcher, error) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		fmt.Fprintf(d.errOut, "wedge dev: cannot watch for changes: %v\n", err)
-		return
+		return nil, err
 	}
-	defer w.Close()
-	addTree := func(root string) {
-		filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
-			if err != nil || !e.IsDir() {
-				return nil
-			}
-			if path != root && skipDir(e.Name()) {
-				return filepath.SkipDir
-			}
-			w.Add(path)
+	addTree(w, d.dir)
+	return w, nil
+}
+
+// addTree watches root and the directories under it, but the skipped ones.
+func addTree(w *fsnotify.Watcher, root string) {
+	filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
+		if err != nil || !e.IsDir() {
 			return nil
-		})
-	}
-	addTree(d.dir)
+		}
+		if path != root && skipDir(e.Name()) {
+			return filepath.SkipDir
+		}
+		w.Add(path)
+		return nil
+	})
+}
+
+// watch rebuilds on changes to the project's files, until ctx is done.
+func (d *devServer) watch(ctx context.Context, w *fsnotify.Watcher) {
+	defer w.Close()
 	var timer *time.Timer
 	for {
 		select {
@@ -335,7 +348,7 @@ func (d *devServer) watch(ctx context.Context) {
 		case ev := <-w.Events:
 			if ev.Has(fsnotify.Create) {
 				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() && !skipDir(filepath.Base(ev.Name)) {
-					addTree(ev.Name)
+					addTree(w, ev.Name)
 				}
 			}
 			if !relevant(ev.Name) || d.isOutput(ev.Name) {
