@@ -19,7 +19,7 @@ const MaxRoutes = 100
 // The check reads every tenant's active routes; routesMu serializes
 // deploys with routes so that two tenants cannot claim one host at once
 // on this node.
-func (s *Server) checkRoutes(ctx context.Context, tenant, worker string, routes []api.Route) error {
+func (s *Server) checkRoutes(ctx context.Context, tenant string, routes []api.Route) error {
 	if len(routes) == 0 {
 		return nil
 	}
@@ -32,12 +32,8 @@ func (s *Server) checkRoutes(ctx context.Context, tenant, worker string, routes 
 		if err != nil {
 			return badRequest(err.Error())
 		}
-		if s.zone != "" {
-			own := "." + tenant + "." + s.zone
-			under := spec.Host == s.zone || strings.HasSuffix(spec.Host, "."+s.zone) || strings.HasSuffix(s.zone, "."+spec.Host) && spec.Wildcard
-			if under && !(strings.HasSuffix(spec.Host, own) || spec.Host == strings.TrimPrefix(own, ".")) {
-				return api.NewError(api.CodeConflict, fmt.Sprintf("route %q is under %s, where only the names of tenant %s's workers (*.%s.%s) are yours", r.Pattern, s.zone, tenant, tenant, s.zone), nil)
-			}
+		if s.zone != "" && s.claimsOthersZone(tenant, spec) {
+			return api.NewError(api.CodeConflict, fmt.Sprintf("route %q is under %s, where only the names of tenant %s's workers (*.%s.%s) are yours", r.Pattern, s.zone, tenant, tenant, s.zone), nil)
 		}
 		specs[i] = spec
 	}
@@ -66,6 +62,16 @@ func (s *Server) checkRoutes(ctx context.Context, tenant, worker string, routes 
 		}
 	}
 	return nil
+}
+
+// claimsOthersZone reports whether a route could answer a name under the
+// zone (W.T.ZONE) that is not one of tenant's own.
+func (s *Server) claimsOthersZone(tenant string, spec api.RouteSpec) bool {
+	own := tenant + "." + s.zone
+	if spec.Host == own || strings.HasSuffix(spec.Host, "."+own) {
+		return false
+	}
+	return spec.Host == s.zone || strings.HasSuffix(spec.Host, "."+s.zone) || spec.Wildcard && strings.HasSuffix(s.zone, "."+spec.Host)
 }
 
 func hostOf(r api.RouteSpec) string {

@@ -328,7 +328,7 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 		s.routesMu.Lock()
 		defer s.routesMu.Unlock()
 	}
-	if err := s.checkRoutes(r.Context(), tenant, name, settings.Routes); err != nil {
+	if err := s.checkRoutes(r.Context(), tenant, settings.Routes); err != nil {
 		s.metrics.Deploy("invalid")
 		s.writeError(w, r, err)
 		return
