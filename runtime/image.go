@@ -83,14 +83,14 @@ func (m *Module) NewImage(ctx context.Context, cfg ImageConfig) (*Image, error) 
 
 // moduleConfig is the instance configuration shared by every instance of
 // an image: no start functions (initialisation is ours to run), real clocks,
-// a cryptographic random source, the environment.
+// a cryptographic random source, the environment. Each instance adds its
+// own sleeper (WithNanosleep); without one, a sleep returns at once.
 func moduleConfig(env []string) wazero.ModuleConfig {
 	mc := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().
 		WithSysWalltime().
 		WithSysNanotime().
-		WithSysNanosleep().
 		WithRandSource(rand.Reader)
 	for _, kv := range env {
 		for i := 0; i < len(kv); i++ {
@@ -107,7 +107,8 @@ func moduleConfig(env []string) wazero.ModuleConfig {
 // globals.
 func (img *Image) capture(ctx context.Context, log io.Writer) error {
 	mem := &memory{limit: img.limit}
-	mc := img.base
+	sl := sleeper{ctx: ctx}
+	mc := img.base.WithNanosleep(sl.sleep)
 	if log != nil {
 		mc = mc.WithStdout(log).WithStderr(log)
 	}
@@ -182,6 +183,7 @@ type Instance struct {
 	handle wapi.Function
 	stdout switchWriter
 	stderr switchWriter
+	sleep  sleeper
 	gen    uint64 // the module's eviction count when it was made
 	dirty  bool
 	broken bool
@@ -200,7 +202,7 @@ func (img *Image) NewInstance(ctx context.Context) (*Instance, error) {
 		return in, nil
 	}
 	in.mem = &cowMemory{img: img.mem, limit: img.limit}
-	mc := img.base.WithStdout(&in.stdout).WithStderr(&in.stderr)
+	mc := img.base.WithStdout(&in.stdout).WithStderr(&in.stderr).WithNanosleep(in.sleep.sleep)
 	cm, err := img.m.code(ctx)
 	if err != nil {
 		img.live.Done()
@@ -269,7 +271,12 @@ func (in *Instance) Run(ctx context.Context, rc RunConfig) (Result, error) {
 	in.stdout.w, in.stderr.w = rc.Stdout, rc.Stderr
 	defer func() { in.stdout.w, in.stderr.w = nil, nil }()
 	start := time.Now()
-	err := in.img.m.metered(ctx, rc.Meter, func(ctx context.Context) error { return call(ctx, in.handle) })
+	err := in.img.m.metered(ctx, rc.Meter, func(ctx context.Context) error {
+		in.sleep.ctx = ctx // the metered context: a sleep pauses its meter
+		err := call(ctx, in.handle)
+		in.sleep.ctx = nil
+		return err
+	})
 	res := Result{Exec: time.Since(start), PeakMemory: in.mem.size()}
 	if rc.Meter != nil {
 		res.CPU = rc.Meter.Used()

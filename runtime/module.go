@@ -141,7 +141,8 @@ func (m *Module) Run(ctx context.Context, cfg RunConfig) (Result, error) {
 	mem := &memory{limit: limit}
 	ctx = experimental.WithMemoryAllocator(ctx, mem)
 
-	mc := moduleConfig(cfg.Env)
+	sl := sleeper{ctx: ctx} // for the initialisation; the call sets its own
+	mc := moduleConfig(cfg.Env).WithNanosleep(sl.sleep)
 	if cfg.Stdout != nil {
 		mc = mc.WithStdout(cfg.Stdout)
 	}
@@ -161,7 +162,10 @@ func (m *Module) Run(ctx context.Context, cfg RunConfig) (Result, error) {
 		cfg.OnReady(res.Instantiate)
 	}
 	start = time.Now()
-	err = m.metered(ctx, cfg.Meter, func(ctx context.Context) error { return call(ctx, inst.ExportedFunction(exportHandle)) })
+	err = m.metered(ctx, cfg.Meter, func(ctx context.Context) error {
+		sl.ctx = ctx // the metered context: a sleep pauses its meter
+		return call(ctx, inst.ExportedFunction(exportHandle))
+	})
 	res.Exec = time.Since(start)
 	if cfg.Meter != nil {
 		res.CPU = cfg.Meter.Used()

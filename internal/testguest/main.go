@@ -61,6 +61,12 @@ func serve(w http.ResponseWriter, r *http.Request) {
 		// n bytes in one go, streamed past the SDK's buffer.
 		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
 		w.Write([]byte(strings.Repeat("y", n)))
+	case "/sleep":
+		// Sleeps ms milliseconds (WASI poll_oneoff on a clock), then
+		// answers with the environment variable key, if any.
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		fmt.Fprintf(w, "slept %s\n", os.Getenv(r.URL.Query().Get("key")))
 	case "/log":
 		fmt.Println("hello from stdout")
 		fmt.Fprintln(os.Stderr, "hello from stderr")
