@@ -537,6 +537,85 @@ func TestSelfSignedCerts(t *testing.T) {
 	}
 }
 
+// TestDevelopmentCA: the development certificates chain to a kept,
+// name-constrained CA, and a worker's name under the zone (W.T.zone, which
+// *.zone does not cover) gets a certificate of its own that verifies.
+func TestDevelopmentCA(t *testing.T) {
+	data := t.TempDir()
+	c, err := edge.SelfSignedCerts("wedge.test", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CAFile() != filepath.Join(data, "tls", "ca.pem") {
+		t.Fatalf("CAFile %q", c.CAFile())
+	}
+	if fi, err := os.Stat(filepath.Join(data, "tls", "ca-key.pem")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the CA's key: %v %v", fi, err)
+	}
+	caPEM, err := os.ReadFile(c.CAFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		t.Fatal("ca.pem holds no certificate")
+	}
+	verify := func(c *edge.Certs, serverName, name string) error {
+		cert, err := c.GetCertificate(&tls.ClientHelloInfo{ServerName: serverName})
+		if err != nil {
+			return err
+		}
+		leaf, err := x509.ParseCertificate(cert.Certificate[0])
+		if err != nil {
+			return err
+		}
+		_, err = leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: roots})
+		return err
+	}
+	for _, tt := range []struct {
+		name string
+		ok   bool
+	}{
+		{"wedge.test", true},
+		{"acme.wedge.test", true},
+		{"hello.acme.wedge.test", true},
+		{"HELLO.Acme.wedge.test.", true},
+		{"a.b.acme.wedge.test", true},
+		{"localhost", true},
+		{"127.0.0.1", true},
+		{"example.com", false},            // not the zone's: the default, which does not cover it
+		{"hello.acme.example.com", false}, // likewise
+		{"bad_label.acme.wedge.test", false},
+	} {
+		if err := verify(c, tt.name, strings.ToLower(strings.TrimSuffix(tt.name, "."))); (err == nil) != tt.ok {
+			t.Errorf("%s: verified %v, want %v (%v)", tt.name, err == nil, tt.ok, err)
+		}
+	}
+	// One certificate per tenant, reused.
+	a, _ := c.GetCertificate(&tls.ClientHelloInfo{ServerName: "one.acme.wedge.test"})
+	b, _ := c.GetCertificate(&tls.ClientHelloInfo{ServerName: "two.acme.wedge.test"})
+	if a != b || a.Leaf.DNSNames[0] != "*.acme.wedge.test" {
+		t.Errorf("two workers of one tenant: %v and %v", a.Leaf.DNSNames, b.Leaf.DNSNames)
+	}
+	// The CA cannot vouch for names outside the zone, whatever it signs.
+	block, _ := pem.Decode(caPEM)
+	caCert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !caCert.PermittedDNSDomainsCritical || strings.Join(caCert.PermittedDNSDomains, " ") != "wedge.test localhost" || !caCert.IsCA {
+		t.Errorf("CA constraints: %v critical %v", caCert.PermittedDNSDomains, caCert.PermittedDNSDomainsCritical)
+	}
+	// A restart keeps the CA: clients that trust it go on trusting.
+	again, err := edge.SelfSignedCerts("wedge.test", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := verify(again, "w.t.wedge.test", "w.t.wedge.test"); err != nil || again.Fingerprint() != c.Fingerprint() {
+		t.Errorf("after a restart: %v; default certificate kept: %v", err, again.Fingerprint() == c.Fingerprint())
+	}
+}
+
 // writePEM writes cert's chain and key to PEM files, each replaced at once.
 func writePEM(t *testing.T, certFile, keyFile string, cert *tls.Certificate) {
 	t.Helper()

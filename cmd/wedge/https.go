@@ -44,7 +44,8 @@ func listenHTTPS(cfg serveConfig) (*httpsListeners, error) {
 	leaf := l.certs.Leaf()
 	attrs := []any{"sha256", l.certs.Fingerprint(), "names", leaf.DNSNames, "not_after", leaf.NotAfter.UTC().Format(time.RFC3339)}
 	if cfg.tlsSelfSigned {
-		attrs = append(attrs, "self_signed", filepath.Join(cfg.dataDir, "tls", "self-signed.pem"))
+		// The CA is what a client trusts: it covers W.T.ZONE as well.
+		attrs = append(attrs, "self_signed", filepath.Join(cfg.dataDir, "tls", "self-signed.pem"), "ca", l.certs.CAFile())
 	} else {
 		attrs = append(attrs, "cert", cfg.tlsCert)
 	}

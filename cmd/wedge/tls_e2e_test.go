@@ -103,7 +103,7 @@ func tlsClient(t *testing.T, proto, addr string, tlsCfg *tls.Config) *http.Clien
 }
 
 // pinned trusts exactly the certificate with this fingerprint, as a
-// developer pins --tls-self-signed's (its *.ZONE does not cover W.T.ZONE).
+// developer may pin --tls-self-signed's default certificate.
 func pinned(fingerprint string) *tls.Config {
 	return &tls.Config{
 		InsecureSkipVerify: true,
@@ -148,8 +148,11 @@ func TestHTTPS(t *testing.T) {
 	if block, _ := pem.Decode(kept); block == nil || fingerprintOf(block.Bytes) != fp {
 		t.Fatalf("the logged fingerprint %s is not the kept certificate's", fp)
 	}
-	cfg := pinned(fp)
-	cfg.ServerName = tlsHost
+	// Clients trust the development CA: it covers the worker's name.
+	cfg := &tls.Config{RootCAs: devCA(t, data)}
+	if !strings.Contains(s.stderr.String(), " ca="+filepath.Join(data, "tls", "ca.pem")) {
+		t.Errorf("the log does not say which CA to trust:\n%s", s.stderr)
+	}
 	altSvc := `h3=":` + addr[strings.LastIndexByte(addr, ':')+1:] + `"; ma=86400`
 	bodies := map[string]string{}
 	for _, c := range []struct{ client, proto, altSvc string }{
@@ -194,7 +197,7 @@ func TestHTTPS(t *testing.T) {
 		t.Errorf("quic-go's own buffer warning reached the log (Wedge logs its own):\n%s", s.stderr)
 	}
 	t.Run("no route over TLS", func(t *testing.T) {
-		resp, _ := getBody(t, tlsClient(t, "h2", addr, pinned(fp)), "https://nope.acme.wedge.localhost/")
+		resp, _ := getBody(t, tlsClient(t, "h2", addr, cfg), "https://nope.acme.wedge.localhost/")
 		if resp.StatusCode != 404 || resp.Header.Get("Wedge-Error") != "no-route" || resp.Header.Get("Alt-Svc") != altSvc {
 			t.Errorf("%d, Wedge-Error %q, Alt-Svc %q", resp.StatusCode, resp.Header.Get("Wedge-Error"), resp.Header.Get("Alt-Svc"))
 		}
@@ -206,12 +209,8 @@ func TestHTTPS(t *testing.T) {
 		}
 	})
 	t.Run("verification against the names", func(t *testing.T) {
-		pool := x509.NewCertPool()
-		block, _ := pem.Decode(kept)
-		leaf, _ := x509.ParseCertificate(block.Bytes)
-		pool.AddCert(leaf)
-		for name, ok := range map[string]bool{"localhost": true, "wedge.localhost": true, "acme.wedge.localhost": true, tlsHost: false} {
-			c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: name})
+		for name, ok := range map[string]bool{"localhost": true, "wedge.localhost": true, "acme.wedge.localhost": true, tlsHost: true, "other.other.wedge.localhost": true, "example.com": false} {
+			c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: cfg.RootCAs, ServerName: name})
 			if err == nil {
 				c.Close()
 			}
@@ -231,7 +230,7 @@ func TestHTTPS(t *testing.T) {
 		}
 	})
 
-	// A restart keeps the certificate: pinned clients keep working.
+	// A restart keeps the certificates: pinned and trusting clients keep working.
 	s.stop()
 	s2, addr2 := startHTTPS(t, data, "--tls-self-signed")
 	if got := s2.fingerprint(); got != fp {
@@ -240,6 +239,23 @@ func TestHTTPS(t *testing.T) {
 	if resp, _ := getBody(t, tlsClient(t, "h2", addr2, cfg), "https://"+tlsHost+"/"); resp.StatusCode != 200 {
 		t.Errorf("after a restart: %d", resp.StatusCode)
 	}
+	if resp, _ := getBody(t, tlsClient(t, "h1", addr2, pinned(fp)), "https://localhost/"); resp.StatusCode != 404 {
+		t.Errorf("pinned, after a restart: %d", resp.StatusCode)
+	}
+}
+
+// devCA returns a pool with the development CA of --tls-self-signed in data.
+func devCA(t *testing.T, data string) *x509.CertPool {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(data, "tls", "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		t.Fatal("tls/ca.pem holds no certificate")
+	}
+	return pool
 }
 
 // servedFingerprint returns the fingerprint of the certificate a new TLS
@@ -387,8 +403,9 @@ func TestHTTPSDrain(t *testing.T) {
 		io.WriteString(w, "slow done\n")
 	}))
 	defer origin.Close()
-	s, addr := startHTTPS(t, t.TempDir(), "--tls-self-signed", "--egress-allow", "127.0.0.1")
-	cfg := pinned(s.fingerprint())
+	data := t.TempDir()
+	s, addr := startHTTPS(t, data, "--tls-self-signed", "--egress-allow", "127.0.0.1")
+	cfg := &tls.Config{RootCAs: devCA(t, data)}
 	var h3conn *quic.Conn
 	h3 := &http3.Transport{
 		TLSClientConfig: cfg.Clone(),
