@@ -22,6 +22,10 @@ var (
 	// message of an error wrapping it says what is wrong and is safe to
 	// show to a client: it never holds a secret's or a KV entry's value.
 	ErrInvalid = errors.New("invalid")
+	// ErrUnavailable: a shared store cannot be reached. Writes fail with
+	// it at once rather than wait; reads return the node's last known
+	// state where the backend keeps one, else fail with it too.
+	ErrUnavailable = errors.New("the shared store is unreachable")
 )
 
 // Tenant is a tenant as stored: its token is kept only as a SHA-256 hash.

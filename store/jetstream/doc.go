@@ -6,9 +6,9 @@
 //
 // # Layout
 //
-// Four KV buckets and two object stores, created by the first node that
-// opens the server (an operator may create them beforehand, e.g. with more
-// replicas; Open binds to what exists):
+// Four KV buckets and two object stores (and the nodes bucket, below),
+// created by the first node that opens the server (an operator may create
+// them beforehand, e.g. with more replicas; Open binds to what exists):
 //
 //   - wedge_state (KV, watched): tenant.T, worker.T.W (the worker with every
 //     version and the names of its secrets), meta.K, the heartbeat and the
@@ -55,12 +55,32 @@
 // that does not decrypt is an error, never garbage. Names are not
 // encrypted: they are in the worker's entry and the entries' keys.
 //
-// # Connection
+// # Nodes
 //
-// Open connects once and the client then reconnects forever. Calls made
-// while the server is away fail when their context ends (after 10 seconds
-// for a context without a deadline, a minute for one moving a module or a
-// large value); none reports ErrNotFound for a key it could not read.
+// A fifth KV bucket, wedge_nodes, holds one entry per node (Config.Node):
+// the version of each worker it serves (SetServing), rewritten every two
+// seconds and at once on a change, deleted when the store closes, and
+// dropped by the bucket a minute after its last write. Nodes lists the live
+// ones: those written within six seconds of the newest entry, by the
+// server's clock.
+//
+// # Connection and the local copy
+//
+// Open connects once and the client then reconnects forever. While the
+// server is away, writes, KV calls and Nodes fail at once with an error
+// wrapping store.ErrUnavailable. Without Config.CacheDir, reads fail the
+// same way. With it, the store keeps a copy of the state bucket (a
+// snapshot when it binds, then every change its watcher delivers), of
+// the modules it read or stored and of the sealed secret entries it read:
+// while the server is away, reads come from that copy, so a node keeps
+// serving its last known state, and Open succeeds from the copy when the
+// server cannot be reached and binds when it comes back, announcing a
+// change of everything. None reports ErrNotFound for a key it could not
+// read.
+//
+// Modules are checked against their SHA-256 wherever they are read from,
+// and a failed read from the object store is retried for about a second
+// and a half.
 //
 // All methods are safe for concurrent use.
 package jetstream

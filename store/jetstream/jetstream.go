@@ -36,6 +36,19 @@ type Config struct {
 	// Logger receives warnings: a lost connection, a watch restarted, a
 	// clean-up that failed. Nil: logs are discarded.
 	Logger *slog.Logger
+	// Node names this node in the nodes bucket, where every node records
+	// which version of each worker it serves (SetServing, Nodes). Give
+	// every node its own: two nodes with one name overwrite each other's
+	// report. Empty: a random name, new at every Open.
+	Node string
+	// CacheDir, if set, is a directory of this node's own where the store
+	// keeps a copy of the state bucket (tenants, workers, meta), of the
+	// modules and of the sealed secrets it read. While NATS is unreachable,
+	// reads come from that copy, and writes and KV calls fail at once with
+	// store.ErrUnavailable; Open succeeds from the copy when NATS cannot be
+	// reached, and the store binds to NATS when it comes back. Empty: no
+	// copy, and reads fail too while NATS is away.
+	CacheDir string
 }
 
 // ErrWrongSecretKey is returned by Open, and by Secrets for a value that
@@ -52,6 +65,7 @@ const (
 	bucketSecrets = "wedge_secrets" // KV: encrypted secret values
 	bucketKV      = "wedge_kv"      // KV: the tenants' KV namespaces; object store: their large values
 	bucketModules = "wedge_modules" // KV: module references; object store: module bytes
+	bucketNodes   = "wedge_nodes"   // KV: what each node serves (expiring)
 )
 
 // format is the layout version, kept under keyFormat. Open refuses a store
@@ -78,13 +92,22 @@ const (
 	// one that moves an object (a module or a large KV value).
 	opTimeout  = 10 * time.Second
 	objTimeout = time.Minute
+	// nodeEvery is how often a node rewrites its entry in the nodes bucket
+	// (and at once when what it serves changes); a node whose entry is
+	// older than nodeLive is not live. nodeTTL is how long the bucket
+	// keeps an entry nobody rewrites: a node gone for good disappears.
+	nodeEvery = 2 * time.Second
+	nodeLive  = 3 * nodeEvery
+	nodeTTL   = time.Minute
 )
 
-// timing is heartbeatEvery and silenceAfter, per Store so that tests may
-// shorten them.
+// timing is heartbeatEvery, silenceAfter and nodeEvery, per Store so that
+// tests may shorten them.
 type timing struct {
-	heartbeat, silence time.Duration
+	heartbeat, silence, node time.Duration
 }
+
+var defaultTiming = timing{heartbeatEvery, silenceAfter, nodeEvery}
 
 // inlineMax is the largest KV value kept in the KV entry itself; larger
 // values go to the object store. minPayload is the smallest max_payload
@@ -106,13 +129,25 @@ type Store struct {
 	js   jetstream.JetStream
 	log  *slog.Logger
 	aead cipher.AEAD
-	node string // random; names this Store in heartbeats and logs
+	node string // Config.Node, or random: names this Store in the nodes bucket, heartbeats and logs
 	tm   timing
 
+	// The buckets and streams are set by bind, before bound is set, and
+	// never change after: a method reads them only once bound says so.
+	bound                    atomic.Bool
 	state, secrets, kv, refs jetstream.KeyValue
+	nodes                    jetstream.KeyValue
 	modules, blobs           jetstream.ObjectStore
 	// Streams, for purges that leave no marker behind.
 	stateStream, secretsStream, modulesObjStream, blobsObjStream jetstream.Stream
+
+	cache     *cache        // Config.CacheDir's copy; nil without one
+	cacheKick chan struct{} // a token when the watcher queued changes for the cache
+	connected chan struct{} // a token after each (re)connection: an unbound store binds
+
+	servMu   sync.Mutex       // guards serving
+	serving  map[WorkerID]int // what this node serves (SetServing)
+	servKick chan struct{}    // a token when serving changed: the node's entry is rewritten
 
 	tenants sync.Map // names of tenants known to exist (tenants are never deleted)
 
@@ -139,7 +174,7 @@ var _ store.Store = (*Store)(nil)
 // Open; the connection then lives until Close, reconnecting whenever it is
 // lost.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
-	return open(ctx, cfg, timing{heartbeatEvery, silenceAfter})
+	return open(ctx, cfg, defaultTiming)
 }
 
 func open(ctx context.Context, cfg Config, tm timing) (*Store, error) {
@@ -161,7 +196,10 @@ func open(ctx context.Context, cfg Config, tm timing) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	node := newID()
+	node := cfg.Node
+	if node == "" {
+		node = newID()
+	}
 	s := &Store{
 		log:      log.With("store", "jetstream", "node", node),
 		aead:     aead,
@@ -173,12 +211,34 @@ func open(ctx context.Context, cfg Config, tm timing) (*Store, error) {
 		seen:     map[string][]mark{},
 
 		reconnected: make(chan struct{}, 1),
+		connected:   make(chan struct{}, 1),
+		cacheKick:   make(chan struct{}, 1),
+		servKick:    make(chan struct{}, 1),
+	}
+	if cfg.CacheDir != "" {
+		if s.cache, err = openCache(cfg.CacheDir, s.log); err != nil {
+			return nil, err
+		}
 	}
 	s.bg, s.stopBG = context.WithCancel(context.Background())
+	signal := func(ch chan struct{}) {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 	s.nc, err = nats.Connect(cfg.URL,
 		nats.Name("wedge"),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500*time.Millisecond),
+		// A server that vanishes without closing the connection (a
+		// partition) is noticed within about six seconds, not minutes.
+		nats.PingInterval(2*time.Second),
+		nats.MaxPingsOutstanding(3),
+		// With a local copy, a node starts while NATS is away and
+		// connects when it comes back.
+		nats.RetryOnFailedConnect(s.cache != nil),
+		nats.ConnectHandler(func(*nats.Conn) { signal(s.connected) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if !s.closed.Load() {
 				s.log.Warn("lost the connection to NATS; reconnecting", "err", err)
@@ -186,30 +246,138 @@ func open(ctx context.Context, cfg Config, tm timing) (*Store, error) {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			s.log.Info("reconnected to NATS", "server", nc.ConnectedUrlRedacted())
-			select {
-			case s.reconnected <- struct{}{}:
-			default:
-			}
+			signal(s.reconnected)
+			signal(s.connected)
 		}),
 	)
 	if err != nil {
+		s.stopBG()
+		s.closeCache()
 		return nil, fmt.Errorf("jetstream: connect to %s: %w", redact(cfg.URL), err)
 	}
-	if err := s.init(ctx); err != nil {
+	w, last, err := s.bind(ctx)
+	if err == nil {
+		s.start(w, last)
+		return s, nil
+	}
+	if s.cache == nil || !unreachable(err) || !s.cache.hasSnapshot() {
 		s.stopBG()
 		s.nc.Close()
+		s.closeCache()
 		return nil, err
 	}
-	w, last, err := s.startWatch(ctx)
-	if err != nil {
+	// NATS is away, but this node has a copy of the store: serve it, and
+	// bind when NATS comes back.
+	if err := s.checkCopy(); err != nil {
 		s.stopBG()
 		s.nc.Close()
-		return nil, fmt.Errorf("jetstream: watch %s: %w", bucketState, err)
+		s.closeCache()
+		return nil, err
 	}
-	s.loops.Add(2)
+	at, rev := s.cache.snapshotAt()
+	s.log.Warn("cannot reach NATS: serving the local copy of the store, refusing changes until NATS is back",
+		"url", redact(cfg.URL), "err", err, "copy_taken", at, "revision", rev)
+	s.loops.Add(1)
+	go s.connectLoop()
+	return s, nil
+}
+
+// bind binds to (or creates) the buckets, checks the store's format and
+// key, copies the state bucket to the cache, and starts a watcher after
+// what it copied; then the store is bound.
+func (s *Store) bind(ctx context.Context) (*stateWatch, uint64, error) {
+	if !s.nc.IsConnected() {
+		return nil, 0, fmt.Errorf("jetstream: not connected: %w", nats.ErrNoServers)
+	}
+	if err := s.init(ctx); err != nil {
+		return nil, 0, err
+	}
+	info, err := s.stateStream.Info(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("jetstream: %s: %w", bucketState, err)
+	}
+	last := info.State.LastSeq
+	if s.cache != nil {
+		if err := s.snapshot(ctx, last); err != nil {
+			return nil, 0, err
+		}
+	}
+	w, err := s.watchFrom(last + 1)
+	if err != nil {
+		return nil, 0, fmt.Errorf("jetstream: watch %s: %w", bucketState, err)
+	}
+	s.bound.Store(true)
+	return w, last, nil
+}
+
+// start runs the loops of a bound store.
+func (s *Store) start(w *stateWatch, last uint64) {
+	s.loops.Add(3)
 	go s.watchLoop(w, last)
 	go s.heartbeatLoop()
-	return s, nil
+	go s.presenceLoop()
+	if s.cache != nil {
+		s.loops.Add(1)
+		go s.cacheLoop()
+	}
+}
+
+// connectLoop binds a store opened from its local copy once NATS can be
+// reached, then announces a change of everything: watchers reload what
+// changed while the node was cut off.
+func (s *Store) connectLoop() {
+	defer s.loops.Done()
+	for failures := 0; ; {
+		d := min(100*time.Millisecond<<min(failures, 6), 5*time.Second)
+		select {
+		case <-s.done:
+			return
+		case <-s.connected:
+		case <-time.After(d):
+		}
+		if !s.nc.IsConnected() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(s.bg, opTimeout)
+		w, last, err := s.bind(ctx)
+		cancel()
+		if err != nil {
+			failures++
+			if failures == 1 || failures%10 == 0 {
+				s.log.Warn("cannot bind to NATS yet; retrying", "failures", failures, "err", err)
+			}
+			continue
+		}
+		s.log.Info("reached NATS: the store is shared again", "revision", last)
+		s.start(w, last)
+		s.mu.Lock()
+		if s.watchers != nil {
+			s.notify(store.Event{})
+		}
+		s.mu.Unlock()
+		return
+	}
+}
+
+// cacheLoop commits the changes the watcher queued for the cache.
+func (s *Store) cacheLoop() {
+	defer s.loops.Done()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.cacheKick:
+			s.cache.flush()
+		}
+	}
+}
+
+func (s *Store) closeCache() {
+	if s.cache != nil {
+		if err := s.cache.close(); err != nil {
+			s.log.Warn("close the local copy", "err", err)
+		}
+	}
 }
 
 // init binds to (or creates) every bucket and checks the format and key.
@@ -230,6 +398,7 @@ func (s *Store) init(ctx context.Context) error {
 		{&s.secrets, bucketSecrets, "Wedge: workers' secrets, encrypted"},
 		{&s.kv, bucketKV, "Wedge: tenants' KV namespaces"},
 		{&s.refs, bucketModules, "Wedge: modules, by SHA-256, with their reference counts"},
+		{&s.nodes, bucketNodes, "Wedge: nodes and the versions they serve"},
 	} {
 		if *b.kv, err = s.keyValue(ctx, b.name, b.desc); err != nil {
 			return err
@@ -298,9 +467,11 @@ func (s *Store) initValue(ctx context.Context, key string, value []byte, check f
 func (s *Store) keyValue(ctx context.Context, name, desc string) (jetstream.KeyValue, error) {
 	kv, err := s.js.KeyValue(ctx, name)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = s.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: name, Description: desc, History: 1, Storage: jetstream.FileStorage,
-		})
+		cfg := jetstream.KeyValueConfig{Bucket: name, Description: desc, History: 1, Storage: jetstream.FileStorage}
+		if name == bucketNodes {
+			cfg.TTL = nodeTTL // reports of nodes that stopped for good expire
+		}
+		kv, err = s.js.CreateKeyValue(ctx, cfg)
 		if errors.Is(err, jetstream.ErrBucketExists) { // another node was first
 			kv, err = s.js.KeyValue(ctx, name)
 		}
@@ -339,6 +510,7 @@ func (s *Store) Close() error {
 	close(s.done)
 	s.stopBG()
 	s.loops.Wait()
+	s.leave()
 	s.mu.Lock()
 	for ch := range s.watchers {
 		close(ch)
@@ -346,6 +518,7 @@ func (s *Store) Close() error {
 	s.watchers = nil
 	s.mu.Unlock()
 	s.nc.Close()
+	s.closeCache()
 	return nil
 }
 
@@ -355,6 +528,48 @@ func (s *Store) enter(ctx context.Context) error {
 		return store.ErrClosed
 	}
 	return ctx.Err()
+}
+
+// enterNATS is the check at the top of every write and KV call: they
+// need NATS, and fail at once when it is away rather than wait for it.
+func (s *Store) enterNATS(ctx context.Context) error {
+	if err := s.enter(ctx); err != nil {
+		return err
+	}
+	return s.Writable()
+}
+
+// errUnavailable is what calls that need NATS return while it is away.
+var errUnavailable = fmt.Errorf("jetstream: not connected to NATS: %w", store.ErrUnavailable)
+
+// Writable returns nil when the store is connected to NATS and may take
+// writes, else an error wrapping store.ErrUnavailable: the API checks it
+// before the work that precedes a write (compiling a module).
+func (s *Store) Writable() error {
+	if s.offline() {
+		return errUnavailable
+	}
+	return nil
+}
+
+// offline reports whether NATS cannot be used now: the store is not bound
+// yet (opened from its copy) or the connection is down.
+func (s *Store) offline() bool { return !s.bound.Load() || !s.nc.IsConnected() }
+
+// unreachable reports whether err means that NATS or JetStream could not
+// be reached, rather than that it answered.
+func unreachable(err error) bool {
+	return errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, nats.ErrNoServers) || errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrDisconnected) ||
+		errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, jetstream.ErrJetStreamNotEnabled)
+}
+
+// local reports whether a read that failed with err should be answered
+// from the local copy instead.
+func (s *Store) local(ctx context.Context, err error) bool {
+	return s.cache != nil && ctx.Err() == nil && unreachable(err) && !s.closed.Load()
 }
 
 // op returns ctx bounded by timeout unless it has a deadline already:
@@ -384,6 +599,10 @@ func (s *Store) fail(what string, err error) error {
 		return err
 	case errors.Is(err, nats.ErrConnectionClosed) || s.closed.Load():
 		return store.ErrClosed
+	case errors.Is(err, store.ErrUnavailable):
+		return err
+	case unreachable(err):
+		return fmt.Errorf("%s: %w: %w", what, store.ErrUnavailable, err)
 	default:
 		return fmt.Errorf("%s: %w", what, err)
 	}

@@ -92,7 +92,7 @@ func (n *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.
 
 func newStore(t *testing.T, url string, key []byte) *Store {
 	t.Helper()
-	return newStoreWith(t, Config{URL: url, SecretKey: key}, timing{heartbeatEvery, silenceAfter})
+	return newStoreWith(t, Config{URL: url, SecretKey: key}, defaultTiming)
 }
 
 func newStoreWith(t *testing.T, cfg Config, tm timing) *Store {
@@ -386,7 +386,7 @@ func eventually(t *testing.T, d time.Duration, what string, fn func() error) {
 func TestReconnect(t *testing.T) {
 	n := startServer(t)
 	var logs syncBuffer
-	s := newStoreWith(t, Config{URL: n.url(), SecretKey: testKey, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, timing{heartbeatEvery, silenceAfter})
+	s := newStoreWith(t, Config{URL: n.url(), SecretKey: testKey, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, defaultTiming)
 	defer func() { t.Logf("the store's log:\n%s", logs.String()) }()
 	setup(t, s)
 	ctx := t.Context()
@@ -445,7 +445,7 @@ func TestReconnect(t *testing.T) {
 // key and the silence timer must bring another node's deploy through.
 func TestWatchResumesWhenSilent(t *testing.T) {
 	n := startServer(t)
-	tm := timing{heartbeat: 200 * time.Millisecond, silence: time.Second}
+	tm := timing{heartbeat: 200 * time.Millisecond, silence: time.Second, node: nodeEvery}
 	var logs syncBuffer
 	a := newStoreWith(t, Config{URL: n.url(), SecretKey: testKey, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, tm)
 	b := newStoreWith(t, Config{URL: n.url(), SecretKey: testKey}, tm)

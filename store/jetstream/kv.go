@@ -25,7 +25,7 @@ const (
 // revision it replaces, so the object that revision pointed at, if any, is
 // known and deleted once the new one is committed. It sends no Watch event.
 func (s *Store) KVPut(ctx context.Context, tenant, ns, key string, value []byte) error {
-	if err := s.enter(ctx); err != nil {
+	if err := s.enterNATS(ctx); err != nil {
 		return err
 	}
 	if err := checkKV(ns, key); err != nil {
@@ -107,7 +107,7 @@ func (s *Store) dropBlob(ctx context.Context, object string) {
 
 // KVGet implements store.Store.
 func (s *Store) KVGet(ctx context.Context, tenant, ns, key string) ([]byte, error) {
-	if err := s.enter(ctx); err != nil {
+	if err := s.enterNATS(ctx); err != nil {
 		return nil, err
 	}
 	if err := checkKV(ns, key); err != nil {
@@ -149,7 +149,7 @@ func (s *Store) KVGet(ctx context.Context, tenant, ns, key string) ([]byte, erro
 // revision read, so a key deleted twice at once is deleted once and the
 // other call gets ErrNotFound. It sends no Watch event.
 func (s *Store) KVDelete(ctx context.Context, tenant, ns, key string) error {
-	if err := s.enter(ctx); err != nil {
+	if err := s.enterNATS(ctx); err != nil {
 		return err
 	}
 	if err := checkKV(ns, key); err != nil {
@@ -189,7 +189,7 @@ func (s *Store) KVDelete(ctx context.Context, tenant, ns, key string) error {
 // namespace) per call, fine for the namespaces Wedge has today; see
 // RATIONALE.md.
 func (s *Store) KVList(ctx context.Context, tenant, ns, prefix, after string, limit int) ([]string, error) {
-	if err := s.enter(ctx); err != nil {
+	if err := s.enterNATS(ctx); err != nil {
 		return nil, err
 	}
 	if err := checkNamespace(ns); err != nil {

@@ -52,7 +52,7 @@ func secretAAD(tenant, worker, name string) []byte {
 // worker exists and has room in the same step. The entry it replaces is
 // purged afterwards.
 func (s *Store) PutSecret(ctx context.Context, tenant, worker, key string, value []byte) error {
-	if err := s.enter(ctx); err != nil {
+	if err := s.enterNATS(ctx); err != nil {
 		return err
 	}
 	if err := checkSecretName(key); err != nil {
@@ -104,7 +104,7 @@ func (s *Store) PutSecret(ctx context.Context, tenant, worker, key string, value
 
 // DeleteSecret implements store.Store.
 func (s *Store) DeleteSecret(ctx context.Context, tenant, worker, key string) error {
-	if err := s.enter(ctx); err != nil {
+	if err := s.enterNATS(ctx); err != nil {
 		return err
 	}
 	if err := checkSecretName(key); err != nil {
@@ -136,9 +136,22 @@ func (s *Store) SecretNames(ctx context.Context, tenant, worker string) ([]strin
 	if err := s.enter(ctx); err != nil {
 		return nil, err
 	}
-	r, _, err := s.record(ctx, tenant, worker)
-	if err != nil {
+	local, err := s.readLocal()
+	var r record
+	switch {
+	case local && err != nil:
 		return nil, err
+	case !local:
+		if r, _, err = s.record(ctx, tenant, worker); err != nil && s.local(ctx, err) {
+			local = true
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	if local {
+		if r, err = s.localRecord(tenant, worker); err != nil {
+			return nil, err
+		}
 	}
 	names := slices.Sorted(maps.Keys(r.Secrets))
 	if names == nil {
@@ -155,9 +168,18 @@ func (s *Store) Secrets(ctx context.Context, tenant, worker string) (map[string]
 	if err := s.enter(ctx); err != nil {
 		return nil, err
 	}
+	if local, err := s.readLocal(); local {
+		if err != nil {
+			return nil, err
+		}
+		return s.localSecrets(tenant, worker)
+	}
 	for attempt := 0; ; attempt++ {
 		r, _, err := s.record(ctx, tenant, worker)
 		if err != nil {
+			if s.local(ctx, err) {
+				return s.localSecrets(tenant, worker)
+			}
 			return nil, err
 		}
 		secrets := make(map[string]string, len(r.Secrets))
@@ -168,11 +190,13 @@ func (s *Store) Secrets(ctx context.Context, tenant, worker string) (map[string]
 		for name, id := range r.Secrets {
 			want[secretKey(tenant, worker, name, id)] = name
 		}
+		sealed := make(map[string][]byte, len(r.Secrets)) // for the local copy
 		err = s.list(ctx, s.secrets, secretPrefix(tenant, worker)+">", false, func(e jetstream.KeyValueEntry) error {
 			name, ok := want[e.Key()]
 			if !ok {
 				return nil // replaced, or left behind by a failed write
 			}
+			sealed[e.Key()] = clone(e.Value())
 			plain, err := s.unseal(e.Value(), secretAAD(tenant, worker, name))
 			if err != nil {
 				return fmt.Errorf("secret %s of %s/%s: %w", name, tenant, worker, err)
@@ -181,9 +205,15 @@ func (s *Store) Secrets(ctx context.Context, tenant, worker string) (map[string]
 			return nil
 		})
 		if err != nil {
+			if s.local(ctx, err) {
+				return s.localSecrets(tenant, worker)
+			}
 			return nil, s.fail(fmt.Sprintf("read secrets of %s/%s", tenant, worker), err)
 		}
 		if len(secrets) == len(r.Secrets) {
+			if s.cache != nil {
+				s.cache.putSecrets(secretPrefix(tenant, worker), sealed)
+			}
 			return secrets, nil
 		}
 		if attempt == maxAttempts {

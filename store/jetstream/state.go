@@ -40,7 +40,7 @@ type moduleRef struct {
 
 // CreateTenant implements store.Store.
 func (s *Store) CreateTenant(ctx context.Context, t store.Tenant) error {
-	if err := s.enter(ctx); err != nil {
+	if err := s.enterNATS(ctx); err != nil {
 		return err
 	}
 	if err := checkName("tenant", t.Name); err != nil {
@@ -70,13 +70,22 @@ func (s *Store) Tenant(ctx context.Context, name string) (store.Tenant, error) {
 	if err := s.enter(ctx); err != nil {
 		return store.Tenant{}, err
 	}
-	ctx, cancel := op(ctx, opTimeout)
+	if local, err := s.readLocal(); local {
+		if err != nil {
+			return store.Tenant{}, err
+		}
+		return s.localTenant(name)
+	}
+	octx, cancel := op(ctx, opTimeout)
 	defer cancel()
-	e, err := s.state.Get(ctx, tenantKey(name))
+	e, err := s.state.Get(octx, tenantKey(name))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return store.Tenant{}, fmt.Errorf("tenant %q: %w", name, store.ErrNotFound)
 	}
 	if err != nil {
+		if s.local(ctx, err) {
+			return s.localTenant(name)
+		}
 		return store.Tenant{}, s.fail("read tenant "+name, err)
 	}
 	var t store.Tenant
@@ -91,6 +100,12 @@ func (s *Store) Tenants(ctx context.Context) ([]store.Tenant, error) {
 	if err := s.enter(ctx); err != nil {
 		return nil, err
 	}
+	if local, err := s.readLocal(); local {
+		if err != nil {
+			return nil, err
+		}
+		return s.localTenants()
+	}
 	ts := []store.Tenant{}
 	err := s.list(ctx, s.state, "tenant.*", false, func(e jetstream.KeyValueEntry) error {
 		var t store.Tenant
@@ -101,6 +116,9 @@ func (s *Store) Tenants(ctx context.Context) ([]store.Tenant, error) {
 		return nil
 	})
 	if err != nil {
+		if s.local(ctx, err) {
+			return s.localTenants()
+		}
 		return nil, s.fail("list tenants", err)
 	}
 	slices.SortFunc(ts, func(a, b store.Tenant) int { return cmp.Compare(a.Name, b.Name) })
@@ -135,7 +153,7 @@ func (s *Store) tenantExists(ctx context.Context, name string) error {
 // only when its outcome is unknown (a timeout): a module then outlives its
 // last version, but no version ever refers to a module that is gone.
 func (s *Store) Deploy(ctx context.Context, tenant, worker string, module []byte, settings api.WorkerSettings) (store.Version, error) {
-	if err := s.enter(ctx); err != nil {
+	if err := s.enterNATS(ctx); err != nil {
 		return store.Version{}, err
 	}
 	if err := checkName("worker", worker); err != nil {
@@ -152,6 +170,9 @@ func (s *Store) Deploy(ctx context.Context, tenant, worker string, module []byte
 	sha := hex.EncodeToString(sum[:])
 	if err := s.acquire(ctx, sha, module); err != nil {
 		return store.Version{}, err
+	}
+	if s.cache != nil {
+		s.cache.putModule(sha, module) // this node will serve it: no need to read it back
 	}
 	now := time.Now().UTC()
 	var v store.Version
@@ -182,7 +203,7 @@ func (s *Store) Deploy(ctx context.Context, tenant, worker string, module []byte
 
 // Activate implements store.Store.
 func (s *Store) Activate(ctx context.Context, tenant, worker string, version int) error {
-	if err := s.enter(ctx); err != nil {
+	if err := s.enterNATS(ctx); err != nil {
 		return err
 	}
 	now := time.Now().UTC()
@@ -207,11 +228,18 @@ func (s *Store) Worker(ctx context.Context, tenant, worker string) (store.Worker
 	if err := s.enter(ctx); err != nil {
 		return store.Worker{}, err
 	}
-	r, _, err := s.record(ctx, tenant, worker)
-	if err != nil {
+	local, err := s.readLocal()
+	var r record
+	switch {
+	case local && err != nil:
 		return store.Worker{}, err
+	case !local:
+		if r, _, err = s.record(ctx, tenant, worker); err == nil || !s.local(ctx, err) {
+			return r.Worker, err
+		}
 	}
-	return r.Worker, nil
+	r, err = s.localRecord(tenant, worker)
+	return r.Worker, err
 }
 
 // record reads a worker's record and its revision.
@@ -237,9 +265,18 @@ func (s *Store) Workers(ctx context.Context, tenant string) ([]store.Worker, err
 	if err := s.enter(ctx); err != nil {
 		return nil, err
 	}
+	if local, err := s.readLocal(); local {
+		if err != nil {
+			return nil, err
+		}
+		return s.localWorkers(tenant)
+	}
 	filter := "worker.>"
 	if tenant != "" {
 		if err := s.tenantExists(ctx, tenant); err != nil {
+			if s.local(ctx, err) {
+				return s.localWorkers(tenant)
+			}
 			return nil, err
 		}
 		filter = "worker." + escape(tenant) + ".*"
@@ -254,6 +291,9 @@ func (s *Store) Workers(ctx context.Context, tenant string) ([]store.Worker, err
 		return nil
 	})
 	if err != nil {
+		if s.local(ctx, err) {
+			return s.localWorkers(tenant)
+		}
 		return nil, s.fail("list workers", err)
 	}
 	slices.SortFunc(ws, func(a, b store.Worker) int {
@@ -268,7 +308,7 @@ func (s *Store) Workers(ctx context.Context, tenant string) ([]store.Worker, err
 // deleting the modules that lose their last reference. A failure after the
 // commit leaves garbage (logged), never a dangling reference.
 func (s *Store) DeleteWorker(ctx context.Context, tenant, worker string) error {
-	if err := s.enter(ctx); err != nil {
+	if err := s.enterNATS(ctx); err != nil {
 		return err
 	}
 	key := workerKey(tenant, worker)
@@ -383,37 +423,79 @@ func workerNames(key string) (string, string) {
 	return ev.Tenant, ev.Worker
 }
 
-// Module implements store.Store.
+// Module implements store.Store. A module is read from the local copy
+// when it holds it (it is checked against its SHA-256 there), else from
+// the object store: the field notes on issue 8 saw a Get from one node
+// right after another node's Put fail now and then ("object not found",
+// "digests do not match") and succeed on a retry within 300 ms, so the
+// bytes are checked against sha and a failed read is retried, up to
+// about a second and a half, before it counts.
 func (s *Store) Module(ctx context.Context, sha string) ([]byte, error) {
 	if err := s.enter(ctx); err != nil {
 		return nil, err
 	}
-	ctx, cancel := op(ctx, objTimeout)
+	if s.cache != nil {
+		if data, ok := s.cache.module(sha); ok {
+			return data, nil
+		}
+	}
+	if s.offline() {
+		if s.cache == nil {
+			return nil, errUnavailable
+		}
+		return s.localModule(sha)
+	}
+	octx, cancel := op(ctx, objTimeout)
 	defer cancel()
 	for attempt := 0; ; attempt++ {
-		e, err := s.refs.Get(ctx, escape(sha))
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return nil, fmt.Errorf("module %s: %w", sha, store.ErrNotFound)
+		data, err := s.readModule(octx, sha)
+		if err == nil || errors.Is(err, store.ErrNotFound) {
+			if err == nil && s.cache != nil {
+				s.cache.putModule(sha, data)
+			}
+			return data, err
 		}
-		if err != nil {
+		if attempt == 5 || octx.Err() != nil {
+			if s.local(ctx, err) {
+				return s.localModule(sha)
+			}
 			return nil, s.fail("read module "+sha, err)
 		}
-		var ref moduleRef
-		if err := decode("module reference", e.Value(), &ref); err != nil {
-			return nil, err
+		s.log.Debug("read module: retrying", "sha256", sha, "attempt", attempt+1, "err", err)
+		t := time.NewTimer(25 * time.Millisecond << attempt)
+		select {
+		case <-t.C:
+		case <-octx.Done():
+			t.Stop()
 		}
-		data, err := s.modules.GetBytes(ctx, ref.Object)
-		if errors.Is(err, jetstream.ErrObjectNotFound) && attempt < 3 {
-			continue // deleted (and perhaps stored again) since the reference was read
-		}
-		if err != nil {
-			return nil, s.fail("read module "+sha, err)
-		}
-		if data == nil {
-			data = []byte{}
-		}
-		return data, nil
 	}
+}
+
+// readModule reads a module's reference and then its object, once, and
+// checks the bytes against sha.
+func (s *Store) readModule(ctx context.Context, sha string) ([]byte, error) {
+	e, err := s.refs.Get(ctx, escape(sha))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, fmt.Errorf("module %s: %w", sha, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ref moduleRef
+	if err := decode("module reference", e.Value(), &ref); err != nil {
+		return nil, err
+	}
+	data, err := s.modules.GetBytes(ctx, ref.Object)
+	if err != nil {
+		return nil, err // not found: deleted (and perhaps stored again) since the reference was read
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != sha {
+		return nil, fmt.Errorf("module %s: object %s holds other bytes (sha256 %x)", sha, ref.Object, sum)
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	return data, nil
 }
 
 // acquire counts one more version referring to the module sha, storing it
@@ -518,13 +600,22 @@ func (s *Store) Meta(ctx context.Context, key string) ([]byte, error) {
 	if err := s.enter(ctx); err != nil {
 		return nil, err
 	}
-	ctx, cancel := op(ctx, opTimeout)
+	if local, err := s.readLocal(); local {
+		if err != nil {
+			return nil, err
+		}
+		return s.localMeta(key)
+	}
+	octx, cancel := op(ctx, opTimeout)
 	defer cancel()
-	e, err := s.state.Get(ctx, metaKey(key))
+	e, err := s.state.Get(octx, metaKey(key))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, fmt.Errorf("meta %q: %w", key, store.ErrNotFound)
 	}
 	if err != nil {
+		if s.local(ctx, err) {
+			return s.localMeta(key)
+		}
 		return nil, s.fail("read meta "+key, err)
 	}
 	return clone(e.Value()), nil
@@ -532,7 +623,7 @@ func (s *Store) Meta(ctx context.Context, key string) ([]byte, error) {
 
 // PutMeta implements store.Store.
 func (s *Store) PutMeta(ctx context.Context, key string, value []byte) error {
-	if err := s.enter(ctx); err != nil {
+	if err := s.enterNATS(ctx); err != nil {
 		return err
 	}
 	if key == "" {
@@ -587,11 +678,14 @@ func (s *Store) list(ctx context.Context, kv jetstream.KeyValue, filter string, 
 
 // stopWatcher stops w and reads what it still delivers until it closes its
 // channel: the client blocks delivering to a full channel, so a watcher
-// left unread would keep its subscription's goroutine forever.
+// left unread would keep its subscription's goroutine forever. Stop
+// deletes the consumer on the server, which waits up to the client's
+// request timeout when the server is away: it runs in the background, so
+// that neither a replaced watcher nor Close waits for it.
 func stopWatcher(w jetstream.KeyWatcher, cancel context.CancelFunc) {
 	cancel()
-	_ = w.Stop()
 	go func() {
+		_ = w.Stop()
 		timeout := time.NewTimer(time.Minute)
 		defer timeout.Stop()
 		for {

@@ -185,17 +185,6 @@ type stateWatch struct {
 
 func (w *stateWatch) stop() { stopWatcher(w.w, w.cancel) }
 
-// startWatch starts the first watcher, at the end of the state bucket.
-func (s *Store) startWatch(ctx context.Context) (*stateWatch, uint64, error) {
-	info, err := s.stateStream.Info(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	last := info.State.LastSeq
-	w, err := s.watchFrom(last + 1)
-	return w, last, err
-}
-
 // watchFrom starts a watcher of the whole state bucket that delivers every
 // write from revision rev on. Its context is the Store's, not a call's:
 // the client ends a watcher when the context it was created with is done.
@@ -319,6 +308,17 @@ func (s *Store) deliver(e jetstream.KeyValueEntry) {
 	if key == keyHeartbeat {
 		s.lastBeat.Store(time.Now().UnixNano())
 		return
+	}
+	if s.cache != nil {
+		op := cacheOp{key: key, rev: e.Revision()}
+		if e.Operation() == jetstream.KeyValuePut {
+			op.value = clone(e.Value())
+		}
+		s.cache.queue(op)
+		select {
+		case s.cacheKick <- struct{}{}:
+		default:
+		}
 	}
 	ev, ok := eventOf(key)
 	if !ok {
