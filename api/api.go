@@ -99,6 +99,22 @@ type Worker struct {
 	Updated       time.Time `json:"updated"`
 	// Host is the default hostname the worker answers at (W.T.zone).
 	Host string `json:"host,omitempty"`
+	// Nodes lists, for each live node, the version of the worker it
+	// serves; only GET /v1/tenants/{t}/workers/{w} fills it. With the
+	// embedded store the one node reports itself.
+	Nodes []NodeStatus `json:"nodes,omitempty"`
+	// NodesPartial is set when the node that answered could not reach the
+	// shared store: Nodes then holds only that node.
+	NodesPartial bool `json:"nodes_partial,omitempty"`
+}
+
+// NodeStatus is what one node serves of a worker.
+type NodeStatus struct {
+	Node string `json:"node"`
+	// Version is the version the node serves; 0: none.
+	Version int `json:"version"`
+	// Seen is when the node last reported.
+	Seen time.Time `json:"seen"`
 }
 
 // DeployResult is the answer to a worker upload.

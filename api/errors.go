@@ -28,6 +28,9 @@ const (
 	CodeConflict      Code = "conflict"
 	CodeInvalidModule Code = "invalid-module"
 	CodeInternal      Code = "internal"
+	// CodeUnavailable: the shared store (NATS) cannot be reached; the
+	// node serves its last known state and refuses changes.
+	CodeUnavailable Code = "unavailable"
 )
 
 // HeaderError is the response header that carries a Code.
@@ -40,7 +43,7 @@ func (c Code) Status() int {
 		return http.StatusNotFound
 	case CodeWorkerTrap, CodeInternal:
 		return http.StatusInternalServerError
-	case CodeCPULimit, CodeWallTime, CodeMemoryLimit, CodeOverloaded:
+	case CodeCPULimit, CodeWallTime, CodeMemoryLimit, CodeOverloaded, CodeUnavailable:
 		return http.StatusServiceUnavailable
 	case CodeRateLimited:
 		return http.StatusTooManyRequests

@@ -13,6 +13,7 @@ import (
 var (
 	errUnauthorized = api.NewError(api.CodeUnauthorized, "missing or invalid token: send Authorization: Bearer TOKEN", nil)
 	errForbidden    = api.NewError(api.CodeForbidden, "this token may not do that", nil)
+	errUnavailable  = api.NewError(api.CodeUnavailable, "the shared store (NATS) is unreachable: this node keeps serving what it last knew but accepts no changes until the store is back; try again later", store.ErrUnavailable)
 )
 
 // writeError is the one place where errors become API responses.
@@ -24,6 +25,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ae = api.NewError(api.CodeNotFound, "not found", err)
 	case errors.Is(err, store.ErrExists):
 		ae = api.NewError(api.CodeConflict, "already exists", err)
+	case errors.Is(err, store.ErrUnavailable):
+		s.log.Warn("control plane: the store is unreachable", "method", r.Method, "path", r.URL.Path, "err", err)
+		ae = errUnavailable
 	case errors.Is(err, store.ErrInvalid):
 		// The store's messages for invalid input are meant for clients.
 		ae = api.NewError(api.CodeBadRequest, err.Error(), err)

@@ -92,6 +92,15 @@ func newEnv(t *testing.T, edit func(*control.Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	e := newEnvStore(t, st, edit)
+	e.store, e.dbPath = st, dbPath
+	return e
+}
+
+// newEnvStore starts a server on st; edit, if not nil, may change its
+// Config. The env's store and dbPath are left unset.
+func newEnvStore(t *testing.T, st store.Store, edit func(*control.Config)) *env {
+	t.Helper()
 	op := control.NewOperatorToken()
 	cfg := control.Config{
 		Store:             st,
@@ -110,7 +119,7 @@ func newEnv(t *testing.T, edit func(*control.Config)) *env {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, handler: h, store: st, dbPath: dbPath, opToken: op}
+	return &env{t: t, srv: srv, handler: h, opToken: op}
 }
 
 // response is a finished HTTP exchange.

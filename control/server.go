@@ -54,6 +54,14 @@ type Config struct {
 	// Netfilter, if set, is the packet filter the operator manages under
 	// /v1/netfilter; nil answers those endpoints with not-found.
 	Netfilter Netfilter
+	// Nodes, if set, returns for each live node the version of a worker it
+	// serves, for GET …/workers/{w}; partial says that only this node could
+	// be asked (the shared store is unreachable). Nil: no node list.
+	Nodes func(ctx context.Context, tenant, worker string) (nodes []api.NodeStatus, partial bool)
+	// Writable, if set, says whether the store takes writes now (nil) or
+	// not (an error wrapping store.ErrUnavailable): a deploy checks it
+	// before it compiles. Nil: always.
+	Writable func() error
 }
 
 // Server is the control-plane API.
@@ -70,6 +78,8 @@ type Server struct {
 	netfilter Netfilter
 	tailHub   *tail.Hub
 	zone      string
+	nodes     func(ctx context.Context, tenant, worker string) ([]api.NodeStatus, bool)
+	writable  func() error
 	routesMu  sync.Mutex // deploys with routes, one at a time (checkRoutes)
 	router    chi.Router
 }
@@ -95,6 +105,8 @@ func New(cfg Config) (*Server, error) {
 		netfilter: cfg.Netfilter,
 		tailHub:   cfg.Tail,
 		zone:      strings.ToLower(strings.TrimSuffix(cfg.Zone, ".")),
+		nodes:     cfg.Nodes,
+		writable:  cfg.Writable,
 	}
 	if s.maxModule <= 0 {
 		s.maxModule = 64 << 20
@@ -310,6 +322,15 @@ func decodeStrict(r io.Reader, v any) error {
 // whose part "metadata" holds the settings as JSON.
 func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 	tenant, name := chi.URLParam(r, "tenant"), chi.URLParam(r, "worker")
+	if s.writable != nil {
+		// Before reading and compiling the upload: a deploy that cannot be
+		// stored fails at once.
+		if err := s.writable(); err != nil {
+			s.metrics.Deploy("error")
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	module, settings, err := s.readUpload(w, r)
 	if err != nil {
 		s.metrics.Deploy("invalid")
@@ -493,7 +514,11 @@ func (s *Server) getWorker(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.workerView(wk))
+	view := s.workerView(wk)
+	if s.nodes != nil {
+		view.Nodes, view.NodesPartial = s.nodes(r.Context(), wk.Tenant, wk.Name)
+	}
+	writeJSON(w, http.StatusOK, view)
 }
 
 func (s *Server) worker(r *http.Request) (store.Worker, error) {

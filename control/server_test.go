@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -539,7 +540,7 @@ func TestDeploy(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			r := e.request("PUT", "/v1/tenants/acme/workers/w", token, b.contentType, b.body)
 			checkError(t, r, http.StatusBadRequest, b.code, b.msg...)
-			if after := e.getWorker("acme", "w"); after != before {
+			if after := e.getWorker("acme", "w"); !reflect.DeepEqual(after, before) {
 				t.Errorf("a bad upload changed the worker:\nbefore %+v\nafter  %+v", before, after)
 			}
 		})
