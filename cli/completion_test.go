@@ -57,7 +57,7 @@ func TestCompletionSpecs(t *testing.T) {
 	}
 	for _, tt := range []struct{ verb, flags string }{
 		{"init", "name= template=go|c"},
-		{"deploy", "json name= tenant="},
+		{"deploy", "json name= tenant= timeout= wait"},
 		{"tail", "format=pretty|json tenant="},
 		{"dev", "open port="},
 		{"login", "api= tenant="},

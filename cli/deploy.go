@@ -20,7 +20,7 @@ import (
 )
 
 var deployUsage = usage{
-	line: "wedge deploy [DIR|FILE.wasm] [--name W] [--tenant T] [--json]",
+	line: "wedge deploy [DIR|FILE.wasm] [--name W] [--tenant T] [--wait [--timeout D]] [--json]",
 	text: `
 Deploy builds the worker project in DIR (default: the current directory)
 and uploads it, with the settings in its wedge.toml, as a new version of the
@@ -32,14 +32,26 @@ Needs a token (a tenant's, or the operator's) and a tenant: from
 'wedge login', or WEDGE_TOKEN and WEDGE_TENANT (or --tenant); WEDGE_API
 says where the API is.
 
+--wait waits until every live node serves the new version (nodes sharing
+a store, wedge serve --store nats://…; the embedded store has one node),
+for up to --timeout (default 1m). If some do not by then, deploy lists
+them and exits with 3: the version is deployed, and active, but not served
+everywhere yet.
+
 --json prints {"tenant", "name", "version", "sha256", "size", "host",
-"url"}: the API's answer, with the worker's URL.`,
+"url"}: the API's answer, with the worker's URL, and with --wait "nodes",
+the version each node serves.`,
 }
+
+// ExitNotEverywhere is deploy --wait's exit code when the new version is
+// deployed but some live nodes did not serve it within --timeout.
+const ExitNotEverywhere = 3
 
 // deployResult is deploy's --json output: the API's answer and the URL.
 type deployResult struct {
 	api.DeployResult
-	URL string `json:"url,omitempty"`
+	URL   string           `json:"url,omitempty"`
+	Nodes []api.NodeStatus `json:"nodes,omitempty"` // with --wait
 }
 
 func runDeploy(ctx context.Context, env Env, args []string) int {
@@ -47,9 +59,14 @@ func runDeploy(ctx context.Context, env Env, args []string) int {
 	name := flags.String("name", "", "the worker's `NAME` (default: name in wedge.toml)")
 	tenant := tenantFlag(flags, env)
 	asJSON := flags.Bool("json", false, "print the result as JSON")
+	wait := flags.Bool("wait", false, "wait until every live node serves the new version")
+	timeout := flags.Duration("timeout", time.Minute, "with --wait, how long to wait (`D`, e.g. 30s)")
 	pos, code, stop := parse(env, flags, deployUsage, args, 0, 1)
 	if stop {
 		return code
+	}
+	if *timeout <= 0 {
+		return usageError(env, flags, deployUsage, "--timeout must be positive, e.g. --timeout 30s")
 	}
 	target := "."
 	if len(pos) == 1 {
@@ -127,13 +144,25 @@ func runDeploy(ctx context.Context, env Env, args []string) int {
 	if res.Host != "" {
 		res.URL = "http://" + res.Host + "/"
 	}
+	var wr waitResult
+	exit := ExitOK
+	if *wait {
+		wr = waitEverywhere(ctx, c, *tenant, *name, res.Version, *timeout)
+		res.Nodes = wr.nodes
+		if !wr.done {
+			exit = ExitNotEverywhere
+		}
+	}
 	if *asJSON {
 		out, err := json.MarshalIndent(res, "", "  ")
 		if err != nil {
 			return fail(env, err)
 		}
 		writeRaw(env.Stdout, out)
-		return ExitOK
+		if *wait && !wr.done {
+			wr.report(env, res.Version, *timeout)
+		}
+		return exit
 	}
 	fmt.Fprintf(env.Stdout, "deployed %s version %d\n", *name, res.Version)
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
@@ -142,8 +171,81 @@ func runDeploy(ctx context.Context, env Env, args []string) int {
 	if res.URL != "" {
 		fmt.Fprintf(tw, "  url\t%s\n", res.URL)
 	}
+	if *wait && wr.done {
+		fmt.Fprintf(tw, "  nodes\t%d of %d serve it (%v after the deploy)\n", len(wr.nodes), len(wr.nodes), wr.took.Round(time.Millisecond))
+	}
 	tw.Flush()
-	return ExitOK
+	if *wait && !wr.done {
+		wr.report(env, res.Version, *timeout)
+	}
+	return exit
+}
+
+// waitResult is what waitEverywhere saw last.
+type waitResult struct {
+	done    bool
+	nodes   []api.NodeStatus
+	partial bool          // the answering node could not reach the shared store
+	err     error         // the last failed poll, if the last poll failed
+	took    time.Duration // until done
+}
+
+// waitEverywhere polls GET of the worker until every node it lists serves
+// version (or a later one: a newer deploy overtook it), or timeout passes.
+func waitEverywhere(ctx context.Context, c *client, tenant, worker string, version int, timeout time.Duration) waitResult {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var r waitResult
+	delay := 20 * time.Millisecond
+	for {
+		var w api.Worker
+		_, err := c.getJSON(ctx, workerPath(tenant, worker, ""), &w)
+		if err == nil {
+			r.nodes, r.partial, r.err = w.Nodes, w.NodesPartial, nil
+			r.done = len(w.Nodes) > 0 && !w.NodesPartial
+			for _, n := range w.Nodes {
+				r.done = r.done && n.Version >= version
+			}
+			if r.done {
+				r.took = time.Since(start)
+				return r
+			}
+		} else if ctx.Err() == nil {
+			r.err = err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return r
+		case <-t.C:
+		}
+		delay = min(delay*2, 250*time.Millisecond)
+	}
+}
+
+// report tells, on stderr, which nodes do not serve version.
+func (r waitResult) report(env Env, version int, timeout time.Duration) {
+	fmt.Fprintf(env.Stderr, "warning: version %d is deployed and active, but not served everywhere after %v:\n", version, timeout)
+	switch {
+	case r.partial:
+		fmt.Fprintln(env.Stderr, "  the API's node cannot reach the shared store, so the other nodes are unknown")
+	case r.err != nil && r.nodes == nil:
+		fmt.Fprintf(env.Stderr, "  cannot read the worker's nodes: %v\n", r.err)
+	case len(r.nodes) == 0:
+		fmt.Fprintln(env.Stderr, "  the API lists no nodes (is it older than --wait?)")
+	}
+	for _, n := range r.nodes {
+		if n.Version >= version {
+			continue
+		}
+		what := fmt.Sprintf("version %d", n.Version)
+		if n.Version == 0 {
+			what = "no version"
+		}
+		fmt.Fprintf(env.Stderr, "  %s serves %s\n", n.Node, what)
+	}
 }
 
 // uploadBody returns the multipart/form-data body of a worker upload: the
