@@ -41,6 +41,7 @@ type hostConfig struct {
 	egressAllow  []netip.Prefix    // ranges workers' fetch may reach besides public addresses
 	cacheBytes   int64             // the edge cache's size; zero: its default
 	storeURL     string            // "": bbolt in dataDir; nats://…: JetStream
+	nodeID       string            // this node's name among those sharing a store
 	secretKey    []byte            // encrypts secrets in JetStream
 	sourceRPS    float64           // per client address; zero: no limit
 	sourceBurst  int
@@ -69,7 +70,7 @@ type host struct {
 }
 
 func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
-	st, err := openStore(cfg.dataDir, cfg.storeURL, cfg.secretKey, cfg.log)
+	st, err := openStore(cfg.dataDir, cfg.storeURL, cfg.secretKey, cfg.nodeID, cfg.log)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +127,8 @@ func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 		SourceRate: cfg.sourceRPS, SourceBurst: cfg.sourceBurst, OnRateLimited: onLimited,
 	}, sched)
 	h := &host{cfg: cfg, log: cfg.log, store: st, rt: rt, sched: sched, edge: e, metrics: m, cache: edgeCache}
-	h.rec = &reconciler{store: st, rt: rt, sched: sched, edge: e, log: cfg.log, caps: cfg.caps, current: map[workerKey]*scheduler.Worker{}}
+	nodes := newNodeReport(cfg.nodeID, st)
+	h.rec = &reconciler{store: st, rt: rt, sched: sched, edge: e, log: cfg.log, caps: cfg.caps, current: map[workerKey]*scheduler.Worker{}, onSync: nodes.synced}
 	if cfg.control {
 		opHash, err := operatorHash(ctx, st, cfg.adminToken, cfg.stderr)
 		if err != nil {
@@ -136,7 +138,7 @@ func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 		h.control, err = control.New(control.Config{
 			Store: st, Runtime: rt, OperatorTokenHash: opHash,
 			Host: e.Host, Metrics: m, Logger: cfg.log, Applied: h.rec.waitServing, Netfilter: nf, Limits: cfg.caps,
-			Tail: hub, Zone: e.Zone(),
+			Tail: hub, Zone: e.Zone(), Nodes: nodes.nodes, Writable: nodes.writable,
 		})
 		if err != nil {
 			h.close(ctx)
@@ -198,6 +200,8 @@ type reconciler struct {
 	current  map[workerKey]*scheduler.Worker
 	synced   chan struct{} // closed and replaced after every sync
 	fallback func(map[workerKey]*scheduler.Worker) *scheduler.Worker
+	// onSync, if set, is told what the edge serves after every sync.
+	onSync func(current map[workerKey]*scheduler.Worker)
 }
 
 // run syncs on every store change until ctx is done. The first sync must
@@ -287,6 +291,9 @@ func (r *reconciler) sync(ctx context.Context, ev store.Event) error {
 		}
 	}
 	r.current = next
+	if r.onSync != nil {
+		r.onSync(next)
+	}
 	if r.synced != nil {
 		close(r.synced)
 	}

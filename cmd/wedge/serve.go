@@ -55,6 +55,7 @@ func serveCommand(ctx context.Context, env cli.Env, args []string) int {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	codeBudget := fs.Int64("code-budget", runtime.DefaultCodeBudget>>20, "MiB of compiled code kept in memory; the least recently used workers' code is reloaded from the disk cache when needed")
 	storeURL := fs.String("store", "", "nats://HOST:PORT (or tls://…; comma-separated for a cluster): keep deployments, secrets and KV in NATS JetStream, shared by every node pointed at it (needs "+secretKeyEnv+"); empty: the embedded store in --data")
+	nodeIDFlag := fs.String("node-id", "", "this node's name among the nodes sharing a --store (GET of a worker and wedge deploy --wait list nodes by it); default: the host name and four random hex digits, made on the first start and kept in --data")
 	egressAllow := fs.String("egress-allow", "", "address ranges (comma-separated CIDRs or addresses) that workers' fetch may reach although they are loopback, private or link-local; denied by default")
 	cacheMB := fs.Int64("cache-mb", cache.DefaultMaxBytes>>20, "MiB of memory for the edge cache shared by all tenants (one tenant may use a quarter)")
 	xdp := fs.String("xdp", "", "attach the XDP packet filter to this interface (native, else generic mode; without it, or where the kernel refuses BPF, the same rules apply in userspace at the edge listener)")
@@ -132,13 +133,22 @@ func serveCommand(ctx context.Context, env cli.Env, args []string) int {
 		return cli.ExitUsage
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		fmt.Fprintf(env.Stderr, "error: data directory: %v\n", err)
+		return cli.ExitFailed
+	}
+	nodeID, err := resolveNodeID(*dataDir, *nodeIDFlag)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "error: %v\n", err)
+		return cli.ExitUsage
+	}
 
 	err = serve(ctx, serveConfig{
 		httpAddr: *httpAddr, adminAddr: *adminAddr, dataDir: *dataDir, zone: *zone,
 		httpsAddr: *httpsAddr, tlsCert: *tlsCert, tlsKey: *tlsKey, tlsSelfSigned: *tlsSelfSigned,
 		serverTiming: *serverTiming, instances: *instances, codeBudget: *codeBudget << 20, xdp: *xdp, xdpPins: *xdpPins,
 		egressAllow: allow, cacheBytes: *cacheMB << 20,
-		sourceRPS: *sourceRPS, sourceBurst: *sourceBurst, storeURL: *storeURL, secretKey: secretKey,
+		sourceRPS: *sourceRPS, sourceBurst: *sourceBurst, storeURL: *storeURL, secretKey: secretKey, nodeID: nodeID,
 		escalate: netfilter.EscalatorConfig{Threshold: *escalateAfter, Window: *escalateWindow, TTL: *escalateTTL, Logger: log},
 		caps:     caps, sched: scheduler.Config{
 			MaxConcurrency: *maxConcurrency, TenantConcurrency: *tenantConcurrency,
@@ -167,6 +177,7 @@ type serveConfig struct {
 	cacheBytes                         int64
 	storeURL                           string
 	secretKey                          []byte
+	nodeID                             string
 	sourceRPS                          float64
 	sourceBurst                        int
 	escalate                           netfilter.EscalatorConfig
@@ -219,7 +230,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 		codeBudget: cfg.codeBudget, control: true, adminToken: cfg.adminToken, stderr: cfg.stderr, log: cfg.log,
 		netfilter: filter, xdp: cfg.xdp, caps: cfg.caps, sched: cfg.sched, egressAllow: cfg.egressAllow, cacheBytes: cfg.cacheBytes,
 		sourceRPS: cfg.sourceRPS, sourceBurst: cfg.sourceBurst, escalate: cfg.escalate,
-		storeURL: cfg.storeURL, secretKey: cfg.secretKey,
+		storeURL: cfg.storeURL, secretKey: cfg.secretKey, nodeID: cfg.nodeID,
 	})
 	if err != nil {
 		edgeLn.Close()
@@ -248,7 +259,7 @@ func serve(ctx context.Context, cfg serveConfig) error {
 		go reloadCerts(ctx, https.certs, https.hup, cfg.log)
 	}
 	cfg.log.Info("ready", append(ready, "api", "http://"+adminLn.Addr().String(),
-		"zone", cfg.zone, "data", cfg.dataDir, "workers", h.rec.count())...)
+		"zone", cfg.zone, "data", cfg.dataDir, "node", cfg.nodeID, "workers", h.rec.count())...)
 	errc := make(chan error, 2)
 	go func() { errc <- edge.Serve(ctx, edgeCfg) }()
 	go func() { errc <- serveHTTP(ctx, adminLn, h.control, cfg.log, 10*time.Second) }()

@@ -47,7 +47,7 @@ func TestSecretKeyFromEnv(t *testing.T) {
 }
 
 func TestOpenStore(t *testing.T) {
-	s, err := openStore(t.TempDir(), "", nil, nil)
+	s, err := openStore(t.TempDir(), "", nil, "n", nil)
 	if err != nil {
 		t.Fatalf("embedded: %v", err)
 	}
@@ -68,12 +68,47 @@ func TestOpenStore(t *testing.T) {
 		{"nats://a:4222,redis://b", key, "want nats://"},
 		{"nats://user:hunter2@127.0.0.1:4222", nil, secretKeyEnv},
 	} {
-		_, err := openStore(t.TempDir(), tt.url, tt.key, nil)
+		_, err := openStore(t.TempDir(), tt.url, tt.key, "n", nil)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("openStore(%q): err = %v, want one mentioning %q", tt.url, err, tt.want)
 		}
 		if err != nil && strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("openStore(%q): the error shows the password: %v", tt.url, err)
+		}
+	}
+}
+
+func TestResolveNodeID(t *testing.T) {
+	dir := t.TempDir()
+	first, err := resolveNodeID(dir, "")
+	if err != nil || !validNodeID(first) {
+		t.Fatalf("first start: %q, %v", first, err)
+	}
+	if again, err := resolveNodeID(dir, ""); err != nil || again != first {
+		t.Errorf("second start: %q, %v; want the first start's %q", again, err, first)
+	}
+	if other, _ := resolveNodeID(t.TempDir(), ""); other == first {
+		t.Errorf("two data directories share the node name %q", other)
+	}
+	for _, tt := range []struct {
+		flag string
+		ok   bool
+	}{
+		{"edge-1", true},
+		{"edge-1.fra.example.net", true},
+		{"Edge_2", true},
+		{strings.Repeat("a", 64), true},
+		{strings.Repeat("a", 65), false},
+		{"with space", false},
+		{"slash/no", false},
+		{"nul\x00", false},
+	} {
+		got, err := resolveNodeID(dir, tt.flag)
+		if tt.ok && (err != nil || got != tt.flag) {
+			t.Errorf("--node-id %q: %q, %v", tt.flag, got, err)
+		}
+		if !tt.ok && err == nil {
+			t.Errorf("--node-id %q: accepted", tt.flag)
 		}
 	}
 }
