@@ -1,11 +1,21 @@
 package main
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
+	"mime/multipart"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,13 +31,13 @@ const testSecretKey = "424242424242424242424242424242424242424242424242424242424
 // natsServer is an in-process NATS server with JetStream that can be
 // stopped and started again on the same port and directory.
 type natsServer struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	port int
 	srv  *natsserver.Server
 }
 
-func startNATS(t *testing.T) *natsServer {
+func startNATS(t testing.TB) *natsServer {
 	t.Helper()
 	n := &natsServer{t: t, dir: t.TempDir(), port: natsserver.RANDOM_PORT}
 	n.start()
@@ -209,4 +219,247 @@ func TestCluster(t *testing.T) {
 		eventuallyServes(t, n, host, "Hi from /\n", time.Second)
 	}
 	step("NATS back: v3 deployed on node 2, served by all")
+}
+
+// BenchmarkPropagation measures, with five `wedge serve` processes on one
+// NATS server, the time from a deploy API's answer (through each node in
+// turn) until every node's edge serves the new version, over b.N deploys:
+// p50, p99 and the worst, in milliseconds. The node that took the deploy
+// serves it before it answers, so this is the other four nodes' lag.
+//
+//   - go-settings: the Go hello worker, each deploy changing only a var:
+//     the module is the same, so no node compiles again.
+//   - c-module: the C hello worker, each deploy a new module (another
+//     greeting in its data): every node fetches it and compiles it.
+//   - go-module: the Go hello worker, each deploy a new module (a custom
+//     section more): every node compiles a Go module. Slow; run few.
+//
+// scripts/bench-propagation.sh runs it.
+func BenchmarkPropagation(b *testing.B) {
+	b.Setenv(secretKeyEnv, testSecretKey)
+	goHello := testwasm.Build(b, "examples/hello")
+	cHello, err := os.ReadFile(filepath.Join(testwasm.Root(b), "examples", "c-hello", "hello.wasm"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if bytes.Count(cHello, []byte("Hello from ")) != 1 {
+		b.Fatal("examples/c-hello/hello.wasm does not hold \"Hello from \" exactly once")
+	}
+	for _, mode := range []struct {
+		name string
+		// deploy returns the i-th deploy's module, settings and the body
+		// the edge then answers at /.
+		deploy func(i int) (module []byte, vars map[string]string, body string)
+	}{
+		{"go-settings", func(i int) ([]byte, map[string]string, string) {
+			g := fmt.Sprintf("G%06d", i)
+			return goHello, map[string]string{"GREETING": g}, g + " from /\n"
+		}},
+		{"c-module", func(i int) ([]byte, map[string]string, string) {
+			g := fmt.Sprintf("%05d", i%100000)
+			return bytes.Replace(cHello, []byte("Hello from "), []byte(g+" from "), 1), nil, g + " from /\n"
+		}},
+		{"go-module", func(i int) ([]byte, map[string]string, string) {
+			g := fmt.Sprintf("M%06d", i)
+			return withCustomSection(goHello, "wedge-bench", []byte(g)), map[string]string{"GREETING": g}, g + " from /\n"
+		}},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			benchPropagation(b, 5, mode.deploy)
+		})
+	}
+}
+
+func benchPropagation(b *testing.B, size int, deploy func(int) ([]byte, map[string]string, string)) {
+	nats := startNATS(b)
+	nodes := make([]*benchNode, size)
+	for i := range nodes {
+		nodes[i] = startBenchNode(b, "--data", b.TempDir(), "--store", nats.url(), "--node-id", fmt.Sprintf("bench-%d", i+1))
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	do := func(method, url, contentType string, body []byte) (int, string) {
+		req, _ := http.NewRequest(method, url, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(out)
+	}
+	if code, body := do("POST", "http://"+nodes[0].api+"/v1/tenants", "application/json", []byte(`{"name":"bench"}`)); code != 201 {
+		b.Fatalf("create tenant: %d %s", code, body)
+	}
+	const host = "w.bench.wedge.localhost"
+	served := func(n *benchNode, want string, deadline time.Time) (time.Duration, bool) {
+		start := time.Now()
+		for time.Now().Before(deadline) {
+			req, _ := http.NewRequest("GET", "http://"+n.edge+"/", nil)
+			req.Host = host
+			if resp, err := client.Do(req); err == nil {
+				got, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if string(got) == want {
+					return time.Since(start), true
+				}
+			}
+			time.Sleep(500 * time.Microsecond)
+		}
+		return 0, false
+	}
+	var answer, lag, total []time.Duration
+	round := func(i int) {
+		module, vars, want := deploy(i)
+		body, ct := benchUpload(b, module, vars)
+		via := nodes[(i+len(nodes))%len(nodes)]
+		start := time.Now()
+		if code, out := do("PUT", "http://"+via.api+"/v1/tenants/bench/workers/w", ct, body); code != 201 {
+			b.Fatalf("deploy %d: %d %s", i, code, out)
+		}
+		answered := time.Now()
+		answer = append(answer, answered.Sub(start))
+		var wg sync.WaitGroup
+		lags := make([]time.Duration, len(nodes))
+		for k, n := range nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d, ok := served(n, want, answered.Add(60*time.Second))
+				if !ok {
+					b.Errorf("deploy %d: node %d does not serve it after 60s", i, k+1)
+				}
+				lags[k] = d
+			}()
+		}
+		wg.Wait()
+		lag = append(lag, slices.Max(lags))
+		total = append(total, answered.Sub(start)+slices.Max(lags))
+	}
+	round(-1) // the first deploy creates the worker: not measured
+	answer, lag, total = nil, nil, nil
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		round(i)
+	}
+	b.StopTimer()
+	pct := func(ds []time.Duration, p float64) float64 {
+		s := slices.Clone(ds)
+		slices.Sort(s)
+		return float64(s[min(len(s)-1, int(p*float64(len(s))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(lag, 0.50), "p50-ms")
+	b.ReportMetric(pct(lag, 0.99), "p99-ms")
+	b.ReportMetric(pct(lag, 1), "max-ms")
+	b.ReportMetric(pct(answer, 0.50), "deploy-p50-ms")
+	b.Logf("%d deploys to %d nodes: propagation after the API's answer p50 %.1f ms, p99 %.1f ms, max %.1f ms; the deploy call itself p50 %.1f ms, p99 %.1f ms; from the call to every node p50 %.1f ms, p99 %.1f ms",
+		len(lag), len(nodes), pct(lag, 0.5), pct(lag, 0.99), pct(lag, 1), pct(answer, 0.5), pct(answer, 0.99), pct(total, 0.5), pct(total, 0.99))
+}
+
+// benchUpload is a worker upload: module and vars as multipart/form-data.
+func benchUpload(tb testing.TB, module []byte, vars map[string]string) ([]byte, string) {
+	meta, _ := json.Marshal(api.WorkerSettings{Vars: vars})
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for _, p := range []struct {
+		name string
+		data []byte
+	}{{"metadata", meta}, {"module", module}} {
+		w, err := mw.CreateFormField(p.name)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		w.Write(p.data)
+	}
+	mw.Close()
+	return buf.Bytes(), mw.FormDataContentType()
+}
+
+// withCustomSection appends a custom section to a module: another module
+// (another SHA-256, compiled anew) that behaves the same.
+func withCustomSection(module []byte, name string, payload []byte) []byte {
+	content := binary.AppendUvarint(nil, uint64(len(name)))
+	content = append(content, name...)
+	content = append(content, payload...)
+	out := append(slices.Clone(module), 0)
+	out = binary.AppendUvarint(out, uint64(len(content)))
+	return append(out, content...)
+}
+
+// benchNode is a `wedge serve` started by a benchmark.
+type benchNode struct {
+	cmd       *exec.Cmd
+	edge, api string
+	stderr    *lockedBuffer
+}
+
+// startBenchNode starts `wedge serve` with args and waits until it is
+// ready; it is stopped when the benchmark ends.
+func startBenchNode(b *testing.B, args ...string) *benchNode {
+	b.Helper()
+	n := &benchNode{edge: freeAddrTB(b), api: freeAddrTB(b), stderr: &lockedBuffer{}}
+	n.cmd = exec.Command(benchBin(b), append([]string{"serve", "--http", n.edge, "--admin", n.api}, args...)...)
+	n.cmd.Env = append(os.Environ(), "WEDGE_ADMIN_TOKEN="+adminToken)
+	n.cmd.Stderr = n.stderr
+	if err := n.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { n.cmd.Wait(); close(exited) }()
+	b.Cleanup(func() {
+		n.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			n.cmd.Process.Kill()
+		}
+	})
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(n.stderr.String(), "msg=ready"); time.Sleep(10 * time.Millisecond) {
+		select {
+		case <-exited:
+			b.Fatalf("wedge serve exited:\n%s", n.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("wedge serve not ready after 60s:\n%s", n.stderr)
+		}
+	}
+	return n
+}
+
+var (
+	benchBinOnce sync.Once
+	benchBinPath string
+	benchBinErr  error
+)
+
+// benchBin builds the wedge binary once per run.
+func benchBin(b *testing.B) string {
+	benchBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "wedge-bench-bin")
+		if err != nil {
+			benchBinErr = err
+			return
+		}
+		benchBinPath = filepath.Join(dir, "wedge")
+		if out, err := exec.Command("go", "build", "-o", benchBinPath, ".").CombinedOutput(); err != nil {
+			benchBinErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if benchBinErr != nil {
+		b.Fatal(benchBinErr)
+	}
+	return benchBinPath
+}
+
+func freeAddrTB(tb testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
