@@ -95,6 +95,11 @@
 //	summary       array            per list and address bucket (IPv4 /16,
 //	                               hash of IPv6 /48): which hash slots hold
 //	                               a prefix there, and whether the trie does
+//	ptable        array (mmap)     the probe table: the hash maps' prefixes
+//	                               in buckets of 7 (IPv4 the key, IPv6 a
+//	                               fingerprint), what the program looks up
+//	gate4         array (mmap)     per IPv4 list, a bit per /24 that a trie
+//	                               prefix of /17 or longer overlaps
 //	sources       LRU hash[65536]  per-source bucket (IPv4 as ::ffff:a.b.c.d,
 //	                               IPv6 /64)
 //	ports         array[2×65536]   port ceilings and buckets: TCP, then UDP
@@ -102,13 +107,18 @@
 //
 // Capacities: blocklist 262144 hash prefixes and 131072 trie prefixes per
 // family, allowlist 16384 of each; ErrFull past them. A lookup probes only
-// the hash slots the summary lists for the address's bucket, then the trie
-// only if the bucket holds a trie prefix (IPv4 /16 or longer, IPv6 /48 or
-// longer) or the trie holds a shorter one: on 100k prefixes this costs
-// about half of a trie lookup, and a miss in a bucket without trie
-// prefixes skips the trie (BenchmarkXDP; RATIONALE.md). An expired prefix in a trie hides
-// the shorter prefixes containing it until the sweeper deletes it (at most
-// a second).
+// the hash slots the summary lists for the address's bucket, and those in
+// the probe table, an array that Go keeps as an index of the hash maps
+// (a kernel hash lookup costs more than a trivial XDP program; an array
+// load next to nothing): an IPv4 prefix is decided there, an IPv6 one or
+// a rule with an expiry confirmed in the hash map, and a bucket that
+// overflowed sends its misses to the hash map. Then the trie, only if the
+// bucket holds a trie prefix (IPv4 /17 or longer, in a /24 that the /24
+// gate marks; IPv6 /48 or longer) or the trie holds a shorter one. On 100k
+// IPv4 prefixes a drop or a pass costs under twice a trivial XDP program
+// (BenchmarkXDP; RATIONALE.md). An expired prefix in a trie hides the
+// shorter prefixes containing it until the sweeper deletes it (at most a
+// second).
 //
 // # Restarts and take-over
 //

@@ -74,7 +74,9 @@ func FuzzKernelModel(f *testing.F) {
 
 func TestKernelTables(t *testing.T) {
 	objs, _ := kernelRules(t)
-	testTables(t, newKernelTables(objs))
+	tab := newKernelTables(objs)
+	t.Cleanup(func() { _ = tab.close() })
+	testTables(t, tab)
 }
 
 // TestKernelFull checks that the kernel reports a full table as ErrFull,
@@ -82,6 +84,7 @@ func TestKernelTables(t *testing.T) {
 func TestKernelFull(t *testing.T) {
 	objs, _ := kernelRules(t)
 	tab := newKernelTables(objs)
+	t.Cleanup(func() { _ = tab.close() })
 	for i := range allowLPMMax {
 		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 30)
 		if _, err := tab.insertPrefix(listAllow4, true, p, 0); err != nil {

@@ -134,7 +134,7 @@ func TestTrieGate(t *testing.T) {
 		t.Errorf("summary left after removing everything: %v", m.sum)
 	}
 	for l := range numLists {
-		if m.s.mask[l] != maskGated {
+		if m.s.mask[l] != maskGated|maskTable {
 			t.Errorf("list %d: mask %08b left after removing everything", l, m.s.mask[l])
 		}
 	}
@@ -158,7 +158,7 @@ func TestTrieUngated(t *testing.T) {
 	if _, err := newRules(m); err != nil {
 		t.Fatal(err)
 	}
-	if got := m.s.mask[listBlock4]; got != maskLPM|maskGated {
+	if got := m.s.mask[listBlock4]; got != maskLPM|maskGated|maskTable {
 		t.Errorf("mask after repair %08b", got)
 	}
 	if got := m.sum[sumKey{listBlock4, bucket(a)}]; got != maskLPM {

@@ -98,8 +98,12 @@ func kernelRules(t testing.TB) (*xdpObjects, *rules) {
 	t.Helper()
 	objs, err := loadObjects("")
 	requireKernel(t, err, "load the XDP program")
-	t.Cleanup(func() { objs.Close() })
-	r, err := newRules(newKernelTables(objs))
+	tab := newKernelTables(objs)
+	t.Cleanup(func() {
+		_ = tab.close()
+		objs.Close()
+	})
+	r, err := newRules(tab)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -350,6 +350,9 @@ func (k *kernel) close() error {
 	if k.rtnl != nil {
 		errs = append(errs, k.rtnl.close())
 	}
+	if k.tab != nil {
+		errs = append(errs, k.tab.close())
+	}
 	errs = append(errs, k.objs.Close())
 	return errors.Join(errs...)
 }
@@ -380,6 +383,7 @@ func (k *kernel) detach() error {
 type kernelTables struct {
 	objs   *xdpObjects
 	prefix [numLists][2]*ebpf.Map // hash, LPM trie
+	idx    *index                 // mapped on first use (index_linux.go)
 }
 
 var _ tables = (*kernelTables)(nil)
@@ -397,7 +401,7 @@ func newKernelTables(objs *xdpObjects) *kernelTables {
 func (t *kernelTables) maps() []*ebpf.Map {
 	m := &t.objs.xdpMaps
 	return []*ebpf.Map{m.Allow4Hash, m.Allow4Lpm, m.Allow6Hash, m.Allow6Lpm, m.Block4Hash, m.Block4Lpm,
-		m.Block6Hash, m.Block6Lpm, m.Config, m.Counters, m.Ports, m.Sources, m.Summary}
+		m.Block6Hash, m.Block6Lpm, m.Config, m.Counters, m.Ports, m.Sources, m.Summary, m.Ptable, m.Gate4}
 }
 
 func (t *kernelTables) table(l list, lpm bool) *ebpf.Map {
@@ -423,7 +427,28 @@ func prefixKey(p netip.Prefix) any {
 	return k
 }
 
+// insertPrefix inserts p, and indexes it: a hash map prefix in the probe
+// table after the map has it, an IPv4 trie prefix in the /24 gate before.
 func (t *kernelTables) insertPrefix(l list, lpm bool, p netip.Prefix, expires uint64) (bool, error) {
+	x, err := t.index()
+	if err != nil {
+		return false, err
+	}
+	gate := lpm && gateable(l, p)
+	if gate {
+		x.gateAdd(l, p)
+	}
+	created, err := t.insert(l, lpm, p, expires)
+	switch {
+	case gate && !created:
+		x.gateRemove(l, p)
+	case created && !lpm:
+		x.add(l, p, expires)
+	}
+	return created, err
+}
+
+func (t *kernelTables) insert(l list, lpm bool, p netip.Prefix, expires uint64) (bool, error) {
 	err := t.table(l, lpm).Update(prefixKey(p), &xdpRule{Expires: expires}, ebpf.UpdateNoExist)
 	switch {
 	case err == nil:
@@ -436,20 +461,58 @@ func (t *kernelTables) insertPrefix(l list, lpm bool, p netip.Prefix, expires ui
 	return false, fmt.Errorf("insert %s: %w", p, err)
 }
 
+// updatePrefix sets the expiry of p; its probe table entry says that it
+// has one before the hash map has it, and that it has none after.
 func (t *kernelTables) updatePrefix(l list, lpm bool, p netip.Prefix, expires uint64) error {
+	x, err := t.index()
+	if err != nil {
+		return err
+	}
+	if !lpm && expires != 0 {
+		x.setExpires(l, p, expires)
+	}
 	if err := t.table(l, lpm).Update(prefixKey(p), &xdpRule{Expires: expires}, ebpf.UpdateExist); err != nil {
 		return fmt.Errorf("update %s: %w", p, err)
+	}
+	if !lpm && expires == 0 {
+		x.setExpires(l, p, expires)
 	}
 	return nil
 }
 
+// expiry returns the expiry of p in the hash map of list l.
+func (t *kernelTables) expiry(l list, p netip.Prefix) (uint64, bool) {
+	var r xdpRule
+	if err := t.table(l, false).Lookup(prefixKey(p), &r); err != nil {
+		return 0, false
+	}
+	return r.Expires, true
+}
+
+// deletePrefix deletes p, and unindexes it: a hash map prefix from the
+// probe table before the map loses it, an IPv4 trie prefix from the gate
+// after.
 func (t *kernelTables) deletePrefix(l list, lpm bool, p netip.Prefix) (bool, error) {
-	err := t.table(l, lpm).Delete(prefixKey(p))
+	x, err := t.index()
+	if err != nil {
+		return false, err
+	}
+	expiry := func(q netip.Prefix) (uint64, bool) { return t.expiry(l, q) }
+	if !lpm {
+		x.remove(l, p, expiry)
+	}
+	err = t.table(l, lpm).Delete(prefixKey(p))
 	switch {
 	case err == nil:
+		if lpm && gateable(l, p) {
+			x.gateRemove(l, p)
+		}
 		return true, nil
 	case errors.Is(err, ebpf.ErrKeyNotExist):
 		return false, nil
+	}
+	if exp, ok := t.expiry(l, p); ok && !lpm {
+		x.add(l, p, exp) // still there
 	}
 	return false, fmt.Errorf("delete %s: %w", p, err)
 }

@@ -306,6 +306,9 @@ func (m *model) setSummary(l list, b uint32, mask uint8) error {
 	return nil
 }
 
+// reindex does nothing: the model has no index besides the summary.
+func (m *model) reindex() error { return nil }
+
 func (m *model) eachSummary(fn func(list, uint32, uint8)) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -160,10 +160,10 @@ func TestRulesMasks(t *testing.T) {
 	add(true, "198.51.100.0/24", 0)
 	add(true, "10.0.0.0/12", 0)
 	add(false, "2001:db8::/48", 0)
-	if got, want := mask(listBlock4), uint8(1<<0|1<<1|maskLPM|maskShort|maskGated); got != want {
+	if got, want := mask(listBlock4), uint8(1<<0|1<<1|maskLPM|maskShort|maskGated|maskTable); got != want {
 		t.Errorf("block4 mask %08b, want %08b", got, want)
 	}
-	if got, want := mask(listAllow6), uint8(1<<2|maskGated); got != want {
+	if got, want := mask(listAllow6), uint8(1<<2|maskGated|maskTable); got != want {
 		t.Errorf("allow6 mask %08b, want %08b", got, want)
 	}
 	for _, p := range []string{"192.0.2.1/32", "198.51.100.0/24", "10.0.0.0/12"} {
@@ -171,7 +171,7 @@ func TestRulesMasks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got, want := mask(listBlock4), uint8(1<<0|maskGated); got != want {
+	if got, want := mask(listBlock4), uint8(1<<0|maskGated|maskTable); got != want {
 		t.Errorf("block4 mask after removals %08b, want %08b", got, want)
 	}
 	if err := r.remove(true, netip.MustParsePrefix("192.0.2.1/32")); !errors.Is(err, ErrNotFound) {
@@ -233,7 +233,7 @@ func TestSummary(t *testing.T) {
 	if !maps.Equal(m.sum, want) {
 		t.Fatalf("summary %v, want %v", m.sum, want)
 	}
-	if got, want := r.s.mask[listBlock6], uint8(0b010|maskLPM|maskShort|maskGated); got != want {
+	if got, want := r.s.mask[listBlock6], uint8(0b010|maskLPM|maskShort|maskGated|maskTable); got != want {
 		t.Errorf("block6 mask %08b, want %08b", got, want)
 	}
 	for _, p := range []string{"192.0.2.1/32", "192.0.3.0/24", "2001:db8:1:2::/64", "192.0.4.0/22", "2001:db8::/40"} {
@@ -246,7 +246,7 @@ func TestSummary(t *testing.T) {
 	if !maps.Equal(m.sum, want) {
 		t.Fatalf("summary after removals %v, want %v", m.sum, want)
 	}
-	if got, want := r.s.mask[listBlock6], uint8(maskLPM|maskGated); got != want {
+	if got, want := r.s.mask[listBlock6], uint8(maskLPM|maskGated|maskTable); got != want {
 		t.Errorf("block6 mask after removals %08b, want %08b", got, want)
 	}
 	for _, p := range []string{"192.0.8.0/22", "2001:db8:1:100::/56"} {
@@ -258,7 +258,7 @@ func TestSummary(t *testing.T) {
 	if !maps.Equal(m.sum, want) {
 		t.Fatalf("summary after the trie's removals %v, want %v", m.sum, want)
 	}
-	if got, want := r.s.mask[listBlock6], uint8(maskGated); got != want {
+	if got, want := r.s.mask[listBlock6], uint8(maskGated|maskTable); got != want {
 		t.Errorf("block6 mask when empty %08b, want %08b", got, want)
 	}
 	if len(r.sum) != 1 {
@@ -321,7 +321,7 @@ func TestRulesSweep(t *testing.T) {
 	if err != nil || len(rules) != 1 || rules[0].Prefix.String() != "192.0.2.2/32" {
 		t.Fatalf("list = %v, %v", rules, err)
 	}
-	if s, _ := m.settings(); s.mask[listBlock4] != 1|maskGated {
+	if s, _ := m.settings(); s.mask[listBlock4] != 1|maskGated|maskTable {
 		t.Errorf("mask %08b after the sweep, want 00100001", s.mask[listBlock4])
 	}
 }
@@ -344,7 +344,7 @@ func TestRulesFull(t *testing.T) {
 	if err := r.add(false, netip.MustParsePrefix("192.0.2.0/24"), 0); !errors.Is(err, ErrFull) {
 		t.Fatalf("add /24 past capacity: %v, want ErrFull", err)
 	}
-	if s := r.s.mask[listAllow4]; s != 1|maskGated {
+	if s := r.s.mask[listAllow4]; s != 1|maskGated|maskTable {
 		t.Errorf("mask %08b after failed adds, want 00100001", s)
 	}
 	if err := r.add(false, netip.MustParsePrefix("192.0.2.0/23"), 0); err != nil {

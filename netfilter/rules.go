@@ -121,15 +121,17 @@ func listOf(block bool, p netip.Prefix) list {
 // IPv6), in the order of the mask bits SLOT_0, SLOT_1, SLOT_2.
 var slotBits = [2][3]int{{32, 24, 16}, {128, 64, 48}}
 
-// bucketBits is the length of a summary bucket's prefix, per family: IPv4
-// /16, IPv6 /48 (hashed). A trie prefix this long or longer lies in one
-// bucket and is counted there; a shorter one is counted globally.
-var bucketBits = [2]int{16, 48}
+// trieBits is, per family, the shortest trie prefix that the summary
+// counts in its bucket (IPv4 /16, IPv6 a hash of the /48): IPv4 /17, the
+// shortest that the kernel's /24 gate records too (index_linux.go), IPv6
+// /48. A shorter one is counted globally, SLOT_SHORT.
+var trieBits = [2]int{17, 48}
 
 const (
 	numSlots  = 3
 	slotLPM   = numSlots     // the trie, a prefix of a bucket's length or longer
 	slotShort = numSlots + 1 // the trie, a prefix shorter than a bucket
+	maskTable = 1 << 3       // SLOT_TABLE in xdp.c
 	maskGated = 1 << 5       // SLOT_GATED in xdp.c
 	maskShort = 1 << 6       // SLOT_SHORT in xdp.c
 	maskLPM   = 1 << 7       // SLOT_LPM in xdp.c
@@ -152,7 +154,7 @@ func (l list) slotOf(lpm bool, bits int) int {
 	switch {
 	case !lpm:
 		return l.slot(bits)
-	case bits < bucketBits[l.family()]:
+	case bits < trieBits[l.family()]:
 		return slotShort
 	}
 	return slotLPM
@@ -200,6 +202,11 @@ type tables interface {
 	// The summary: which hash slots are populated per bucket.
 	setSummary(l list, bucket uint32, m uint8) error
 	eachSummary(fn func(l list, bucket uint32, m uint8)) error // non-zero only
+	// reindex rebuilds whatever index of the prefixes the tables keep
+	// besides the summary (the kernel's probe table and /24 gate), from
+	// the prefixes; the masks' SLOT_TABLE, set after it, tells the
+	// program that the index can be used.
+	reindex() error
 }
 
 // The summary's size in xdp.c: 2^16 buckets per IPv4 list, 2^18 per IPv6
@@ -304,6 +311,9 @@ func newRules(t tables) (*rules, error) {
 		}
 	}
 	if err := t.eachPort(func(uint32, portLimit) { r.ports++ }); err != nil {
+		return nil, err
+	}
+	if err := t.reindex(); err != nil {
 		return nil, err
 	}
 	// Repair the summary: every bucket as the prefixes say.
@@ -497,10 +507,10 @@ func (c *slotCounts) mask() uint8 {
 
 // maskOf returns the mask of list l as its counts say: the populated hash
 // slots, SLOT_LPM if the trie is not empty, SLOT_SHORT if it holds a
-// prefix shorter than a bucket, and SLOT_GATED.
+// prefix shorter than a bucket, SLOT_GATED and SLOT_TABLE.
 func (r *rules) maskOf(l list) uint8 {
 	c := &r.count[l]
-	m := uint8(maskGated)
+	m := uint8(maskGated | maskTable)
 	for slot := range numSlots {
 		if c[slot] > 0 {
 			m |= maskBit(slot)

@@ -64,6 +64,12 @@ type xdpSummaryWord struct {
 	Mask [8]uint8
 }
 
+type xdpTableBucket struct {
+	_        structs.HostLayout
+	Entry    [7]uint64
+	Overflow uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -78,7 +84,9 @@ const (
 	xdpMapBlock6Lpm  = "block6_lpm"
 	xdpMapConfig     = "config"
 	xdpMapCounters   = "counters"
+	xdpMapGate4      = "gate4"
 	xdpMapPorts      = "ports"
+	xdpMapPtable     = "ptable"
 	xdpMapSources    = "sources"
 	xdpMapSummary    = "summary"
 	xdpProgWedgeXdp  = "wedge_xdp"
@@ -143,7 +151,9 @@ type xdpMapSpecs struct {
 	Block6Lpm  *ebpf.MapSpec `ebpf:"block6_lpm"`
 	Config     *ebpf.MapSpec `ebpf:"config"`
 	Counters   *ebpf.MapSpec `ebpf:"counters"`
+	Gate4      *ebpf.MapSpec `ebpf:"gate4"`
 	Ports      *ebpf.MapSpec `ebpf:"ports"`
+	Ptable     *ebpf.MapSpec `ebpf:"ptable"`
 	Sources    *ebpf.MapSpec `ebpf:"sources"`
 	Summary    *ebpf.MapSpec `ebpf:"summary"`
 }
@@ -184,7 +194,9 @@ type xdpMaps struct {
 	Block6Lpm  *ebpf.Map `ebpf:"block6_lpm"`
 	Config     *ebpf.Map `ebpf:"config"`
 	Counters   *ebpf.Map `ebpf:"counters"`
+	Gate4      *ebpf.Map `ebpf:"gate4"`
 	Ports      *ebpf.Map `ebpf:"ports"`
+	Ptable     *ebpf.Map `ebpf:"ptable"`
 	Sources    *ebpf.Map `ebpf:"sources"`
 	Summary    *ebpf.Map `ebpf:"summary"`
 }
@@ -201,7 +213,9 @@ func (m *xdpMaps) Close() error {
 		m.Block6Lpm,
 		m.Config,
 		m.Counters,
+		m.Gate4,
 		m.Ports,
+		m.Ptable,
 		m.Sources,
 		m.Summary,
 	)

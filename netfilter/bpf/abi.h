@@ -31,6 +31,7 @@ enum {
 #define BPF_ANY 0
 #define BPF_NOEXIST 1
 #define BPF_F_NO_PREALLOC (1U << 0)
+#define BPF_F_MMAPABLE (1U << 10)
 
 enum xdp_action {
 	XDP_ABORTED = 0,

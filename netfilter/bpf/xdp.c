@@ -25,6 +25,14 @@
  * summary's buckets. A rule may carry an expiry time
  * (CLOCK_MONOTONIC, as bpf_ktime_get_ns); an expired rule does not match.
  *
+ * The hash maps are the record; what the program probes is an index of
+ * them kept by Go in two arrays, because a kernel hash lookup costs more
+ * than the whole of a trivial XDP program: the probe table, an open hash
+ * of 7-entry buckets in an array (an IPv4 entry is the key itself, an IPv6
+ * entry a fingerprint that the hash map confirms), and for IPv4 a bitmap of
+ * the /24s that trie prefixes overlap, which gates the trie more finely
+ * than the summary. Both apply once SLOT_TABLE says Go keeps them.
+ *
  * Token buckets are GCRA: one timestamp per bucket, the theoretical arrival
  * time (TAT) of the next packet. A packet at time now conforms when
  * max(TAT, now) + interval - now <= burst * interval; it then advances TAT.
@@ -64,12 +72,16 @@ enum {
  * /15 or shorter, IPv6 /47 or shorter), which the buckets do not record,
  * and SLOT_GATED that the summary's SLOT_LPM bits are kept for this list:
  * without it (maps written by an older Wedge) the trie is probed whenever
- * it is not empty.
+ * it is not empty. SLOT_TABLE says that the probe table and the /24 gate
+ * are kept for the list (maps of an older Wedge have neither): the hash
+ * slots are then looked up in the table, and an IPv4 trie only for
+ * addresses of a /24 that the gate marks.
  */
 #define SLOT_0 (1 << 0)
 #define SLOT_1 (1 << 1)
 #define SLOT_2 (1 << 2)
 #define SLOT_HASH (SLOT_0 | SLOT_1 | SLOT_2)
+#define SLOT_TABLE (1 << 3)
 #define SLOT_GATED (1 << 5)
 #define SLOT_SHORT (1 << 6)
 #define SLOT_LPM (1 << 7)
@@ -207,6 +219,62 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } summary SEC(".maps");
 
+/*
+ * The probe table: per list, 2^TABLE_BITS* buckets of 7 entries and an
+ * overflow word. An entry for a prefix of a hash slot lies in the bucket of
+ * its key, in any free place (0); a lookup reads all seven, so that an
+ * entry present throughout a lookup is always seen, whatever Go writes to
+ * the other places meanwhile. The overflow word is not 0 when a prefix of the bucket is
+ * in the hash map only (the bucket was full): a lookup that misses the
+ * entries then probes the hash map. Go writes each word atomically (it
+ * maps the array), in an order that never hides an entry from a lookup.
+ *
+ * IPv4 entry: the key, (prefix length << 32 | address in host order),
+ * with ENTRY_EXPIRES set when the rule has an expiry, which the hash map
+ * holds. IPv6 entry: a 64-bit fingerprint of the key, odd, confirmed in
+ * the hash map.
+ */
+#define TABLE_WAYS 7
+#define TABLE_BITS_ALLOW 12
+#define TABLE_BITS_BLOCK 16
+#define ENTRY_EXPIRES (1ULL << 40)
+#define TABLE_BASE_ALLOW4 0
+#define TABLE_BASE_BLOCK4 (1 << TABLE_BITS_ALLOW)
+#define TABLE_BASE_ALLOW6 (TABLE_BASE_BLOCK4 + (1 << TABLE_BITS_BLOCK))
+#define TABLE_BASE_BLOCK6 (TABLE_BASE_ALLOW6 + (1 << TABLE_BITS_ALLOW))
+#define TABLE_BUCKETS (TABLE_BASE_BLOCK6 + (1 << TABLE_BITS_BLOCK))
+
+struct table_bucket {
+	__u64 entry[TABLE_WAYS];
+	__u64 overflow;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TABLE_BUCKETS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct table_bucket);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ptable SEC(".maps");
+
+/*
+ * The /24 gate of the IPv4 tries: a bit per /24, per list (allowlist
+ * words first), set when the list's trie holds a prefix of /17 or longer
+ * that overlaps the /24. Trie prefixes of /16 or shorter make the list
+ * SLOT_SHORT (probe the trie always).
+ */
+#define GATE_WORDS (1 << 18)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * GATE_WORDS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} gate4 SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SOURCES_MAX);
@@ -283,35 +351,85 @@ static __always_inline __u32 bucket6(const __be32 *addr)
 	return (hi * 0x9E3779B97F4A7C15ULL) >> (64 - SUMMARY_BITS6);
 }
 
+/*
+ * probe looks up a key in bucket idx of the probe table: 1 when an entry is
+ * the key, 0 when no entry can be, and -1 when the hash map must say (an
+ * entry that is the key with ENTRY_EXPIRES, or a bucket that overflowed).
+ */
+static __always_inline int probe(__u32 idx, __u64 key)
+{
+	struct table_bucket *b = bpf_map_lookup_elem(&ptable, &idx);
+
+	if (!b)
+		return -1;
+#pragma unroll
+	for (int i = 0; i < TABLE_WAYS; i++) {
+		__u64 e = b->entry[i];
+
+		if (e == key)
+			return 1;
+		if (e == (key | ENTRY_EXPIRES))
+			return -1;
+	}
+	return b->overflow ? -1 : 0;
+}
+
+#define GOLDEN 0x9E3779B97F4A7C15ULL
+
+/* probe4 is probe for the IPv4 prefix (len, addr in host order). */
+static __always_inline int probe4(__u32 base, __u32 bits, __u32 len, __u32 addr)
+{
+	__u64 key = (__u64)len << 32 | addr;
+
+	return probe(base + (__u32)((key * GOLDEN) >> (64 - bits)), key);
+}
+
+/* gated4 reports whether the /24 gate of list marks the /24 of addr. */
+static __always_inline int gated4(__u32 list, __u32 addr)
+{
+	__u32 idx = (list == LIST_ALLOW4 ? 0 : GATE_WORDS) + (addr >> 14);
+	__u64 *w = bpf_map_lookup_elem(&gate4, &idx);
+
+	return !w || (*w >> ((addr >> 8) & 63)) & 1;
+}
+
+static __always_inline int hash4(void *hash, __u32 len, __be32 addr, __u64 *t)
+{
+	struct prefix4 k = {.prefixlen = len, .addr = addr};
+	struct rule *r = bpf_map_lookup_elem(hash, &k);
+
+	return r && live(r, t);
+}
+
 static __always_inline int match4(void *hash, void *lpm, __u32 list, __u8 mask, __be32 addr, __u64 *t)
 {
+	__u32 base = list == LIST_ALLOW4 ? TABLE_BASE_ALLOW4 : TABLE_BASE_BLOCK4;
+	__u32 bits = list == LIST_ALLOW4 ? TABLE_BITS_ALLOW : TABLE_BITS_BLOCK;
+	__u32 host = bpf_ntohl(addr);
+	__u8 table = mask & SLOT_TABLE;
+	__u8 always = mask & SLOT_SHORT;
 	struct prefix4 k;
 	struct rule *r;
+	int hit;
 
-	mask = slots(list, bpf_ntohl(addr) >> 16, mask);
+	mask = slots(list, host >> 16, mask);
 
 	if (mask & SLOT_0) {
-		k.prefixlen = 32;
-		k.addr = addr;
-		r = bpf_map_lookup_elem(hash, &k);
-		if (r && live(r, t))
+		hit = table ? probe4(base, bits, 32, host) : -1;
+		if (hit > 0 || (hit < 0 && hash4(hash, 32, addr, t)))
 			return 1;
 	}
 	if (mask & SLOT_1) {
-		k.prefixlen = 24;
-		k.addr = addr & bpf_htonl(0xffffff00);
-		r = bpf_map_lookup_elem(hash, &k);
-		if (r && live(r, t))
+		hit = table ? probe4(base, bits, 24, host & 0xffffff00) : -1;
+		if (hit > 0 || (hit < 0 && hash4(hash, 24, addr & bpf_htonl(0xffffff00), t)))
 			return 1;
 	}
 	if (mask & SLOT_2) {
-		k.prefixlen = 16;
-		k.addr = addr & bpf_htonl(0xffff0000);
-		r = bpf_map_lookup_elem(hash, &k);
-		if (r && live(r, t))
+		hit = table ? probe4(base, bits, 16, host & 0xffff0000) : -1;
+		if (hit > 0 || (hit < 0 && hash4(hash, 16, addr & bpf_htonl(0xffff0000), t)))
 			return 1;
 	}
-	if (mask & SLOT_LPM) {
+	if ((mask & SLOT_LPM) && (!table || always || gated4(list, host))) {
 		k.prefixlen = 32;
 		k.addr = addr;
 		r = bpf_map_lookup_elem(lpm, &k);
@@ -321,14 +439,41 @@ static __always_inline int match4(void *hash, void *lpm, __u32 list, __u8 mask, 
 	return 0;
 }
 
+/*
+ * fingerprint6 returns the fingerprint of an IPv6 key (odd, so never 0, and
+ * never with ENTRY_EXPIRES), whose top bits are its bucket in the probe
+ * table. a and b are the address's
+ * halves in host order, masked to the prefix length len.
+ */
+static __always_inline __u64 fingerprint6(__u64 a, __u64 b, __u32 len)
+{
+	__u64 x = (a ^ ((__u64)len << 56)) * GOLDEN;
+
+	x = (x ^ (x >> 29) ^ b) * 0xBF58476D1CE4E5B9ULL;
+	x ^= x >> 32;
+	return ((x * GOLDEN) | 1) & ~ENTRY_EXPIRES;
+}
+
+static __always_inline int probe6(__u32 base, __u32 bits, __u64 a, __u64 b, __u32 len)
+{
+	__u64 fp = fingerprint6(a, b, len);
+
+	return probe(base + (__u32)(fp >> (64 - bits)), fp);
+}
+
 static __always_inline int match6(void *hash, void *lpm, __u32 list, __u8 mask, const __be32 *addr, __u64 *t)
 {
+	__u32 base = list == LIST_ALLOW6 ? TABLE_BASE_ALLOW6 : TABLE_BASE_BLOCK6;
+	__u32 bits = list == LIST_ALLOW6 ? TABLE_BITS_ALLOW : TABLE_BITS_BLOCK;
+	__u64 hi = (__u64)bpf_ntohl(addr[0]) << 32 | bpf_ntohl(addr[1]);
+	__u64 lo = (__u64)bpf_ntohl(addr[2]) << 32 | bpf_ntohl(addr[3]);
+	__u8 table = mask & SLOT_TABLE;
 	struct prefix6 k;
 	struct rule *r;
 
 	mask = slots(list, bucket6(addr), mask);
 
-	if (mask & SLOT_0) {
+	if ((mask & SLOT_0) && (!table || probe6(base, bits, hi, lo, 128))) {
 		k.prefixlen = 128;
 		k.addr[0] = addr[0];
 		k.addr[1] = addr[1];
@@ -338,7 +483,7 @@ static __always_inline int match6(void *hash, void *lpm, __u32 list, __u8 mask, 
 		if (r && live(r, t))
 			return 1;
 	}
-	if (mask & SLOT_1) {
+	if ((mask & SLOT_1) && (!table || probe6(base, bits, hi, 0, 64))) {
 		k.prefixlen = 64;
 		k.addr[0] = addr[0];
 		k.addr[1] = addr[1];
@@ -348,7 +493,7 @@ static __always_inline int match6(void *hash, void *lpm, __u32 list, __u8 mask, 
 		if (r && live(r, t))
 			return 1;
 	}
-	if (mask & SLOT_2) {
+	if ((mask & SLOT_2) && (!table || probe6(base, bits, hi & 0xffffffffffff0000ULL, 0, 48))) {
 		k.prefixlen = 48;
 		k.addr[0] = addr[0];
 		k.addr[1] = addr[1] & bpf_htonl(0xffff0000);
