@@ -163,6 +163,9 @@ type nodeReport struct {
 }
 
 func newNodeReport(id string, st store.Store) *nodeReport {
+	if id == "" {
+		id = "local" // wedge dev
+	}
 	n := &nodeReport{id: id}
 	n.js, _ = st.(*jetstream.Store)
 	return n
