@@ -56,8 +56,48 @@ func blocklist4(n int) []netip.Prefix {
 	return out
 }
 
-// missing returns an address of 11.0.0.0 to 223.255.255.255 that no prefix
-// of ps, of any length, covers.
+// blocklist6 returns n distinct IPv6 prefixes shaped like a real
+// blocklist: 60% /128, 25% /64, 5% /48 (the hash maps) and 10% of other
+// lengths, /32 to /127 (the LPM trie), in 2400::/8.
+func blocklist6(n int) []netip.Prefix {
+	rng := rand.New(rand.NewPCG(12, 12))
+	seen := make(map[netip.Prefix]bool, n)
+	out := make([]netip.Prefix, 0, n)
+	for len(out) < n {
+		a := addr6(rng)
+		bits := 128
+		switch x := rng.IntN(20); {
+		case x < 1:
+			bits = 48
+		case x < 6:
+			bits = 64
+		case x < 8:
+			for bits == 48 || bits == 64 || bits == 128 {
+				bits = 32 + rng.IntN(96)
+			}
+		}
+		p := netip.PrefixFrom(a, bits).Masked()
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// addr6 returns a random address of 2400::/8.
+func addr6(rng *rand.Rand) netip.Addr {
+	var a [16]byte
+	a[0] = 0x24
+	for i := 1; i < 16; i++ {
+		a[i] = byte(rng.IntN(256))
+	}
+	return netip.AddrFrom16(a)
+}
+
+// missing returns an address of the space of ps (IPv4 11.0.0.0 to
+// 223.255.255.255, IPv6 2400::/8) that no prefix of ps, of any length,
+// covers.
 func missing(ps []netip.Prefix) netip.Addr {
 	set := make(map[netip.Prefix]bool, len(ps))
 	for _, p := range ps {
@@ -66,8 +106,11 @@ func missing(ps []netip.Prefix) netip.Addr {
 	rng := rand.New(rand.NewPCG(10, 10))
 	for {
 		a := netip.AddrFrom4([4]byte{byte(11 + rng.IntN(213)), byte(rng.IntN(256)), byte(rng.IntN(256)), byte(rng.IntN(256))})
+		if ps[0].Addr().Is6() {
+			a = addr6(rng)
+		}
 		covered := false
-		for bits := 0; bits <= 32 && !covered; bits++ {
+		for bits := 0; bits <= a.BitLen() && !covered; bits++ {
 			covered = set[netip.PrefixFrom(a, bits).Masked()]
 		}
 		if !covered {
@@ -196,6 +239,8 @@ func first(ps []netip.Prefix, bits int) netip.Addr {
 //   - v4-10, v4-10k, v4-100k: ours with 10, 10k and 100k blocked IPv4
 //     prefixes shaped like a real blocklist (blocklist4), for a source
 //     that no prefix covers (pass) and for one in a blocked /32 (drop);
+//   - v6-10, v6-10k, v6-100k: the same with IPv6 prefixes (blocklist6), a
+//     drop in a blocked /128;
 //
 // then the cases behind RATIONALE.md: no rules, and 100k prefixes of
 // IPv4 and IPv6 in the LPM tries only or in the hash maps per prefix
@@ -235,6 +280,30 @@ func BenchmarkXDP(b *testing.B) {
 					b.Fatalf("%s from %s: verdict %s, want %s", c.name, c.src, v, c.want)
 				}
 				b.Run(c.name, func(b *testing.B) { benchXDP(b, objs.WedgeXdp, frame4(c.src), floor) })
+			}
+		})
+	}
+	for _, size := range []struct {
+		name string
+		n    int
+	}{{"10", 10}, {"10k", 10_000}, {"100k", 100_000}} {
+		b.Run("v6-"+size.name, func(b *testing.B) {
+			ps := blocklist6(size.n)
+			objs, r := kernelRules(b)
+			for _, p := range ps {
+				if err := r.add(true, p, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for _, c := range []struct {
+				name string
+				src  netip.Addr
+				want Verdict
+			}{{"pass", missing(ps), VerdictPass}, {"drop", first(ps, 128), VerdictBlocklist}} {
+				if v := kernelVerdict(b, objs, frame6(c.src)); v != c.want {
+					b.Fatalf("%s from %s: verdict %s, want %s", c.name, c.src, v, c.want)
+				}
+				b.Run(c.name, func(b *testing.B) { benchXDP(b, objs.WedgeXdp, frame6(c.src), floor) })
 			}
 		})
 	}

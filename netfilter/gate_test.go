@@ -8,11 +8,12 @@ import (
 )
 
 // gateAddr returns a random address of a small space (four IPv4 /16
-// buckets, four IPv6 /48s), so that random prefixes overlap and share
-// buckets.
+// buckets, eight IPv6 /48s in two /32s), so that random prefixes overlap
+// and share buckets.
 func gateAddr(rng *rand.Rand, v6 bool) netip.Addr {
 	if v6 {
 		a := netip.MustParseAddr("2001:db8::").As16()
+		a[3] += byte(rng.IntN(2)) // two /32s, for the kernel's /32 gate
 		a[5] = byte(rng.IntN(4))
 		for i := 6; i < 16; i++ {
 			a[i] = byte(rng.IntN(4)) << 6 // few values, so that prefixes collide
@@ -28,7 +29,7 @@ func gatePrefix(rng *rand.Rand, v6 bool) netip.Prefix {
 	a := gateAddr(rng, v6)
 	bits := 8 + rng.IntN(25)
 	if v6 {
-		bits = 32 + rng.IntN(97)
+		bits = 24 + rng.IntN(105)
 	}
 	return netip.PrefixFrom(a, bits).Masked()
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // The index of the hash maps and the tries that the XDP program probes
-// (xdp.c: the probe table, ptable, and the /24 gate, gate4): the kernel's
+// (xdp.c: the probe table, ptable, and the gates of the tries): the kernel's
 // hash lookup costs more than a whole trivial XDP program on the machines
 // measured, an array load next to nothing. kernelTables keeps the index in
 // step with the maps it writes; the model has none (it is the maps' meaning
@@ -35,8 +35,10 @@ const (
 	tableBitsBlock  = 16
 	entryExpires    = 1 << 40
 	golden          = 0x9E3779B97F4A7C15
-	gateWords       = 1 << 18
-	gateShortest    = 17 // the shortest IPv4 trie prefix the /24 gate records
+	gateWords4      = 1 << 18 // per IPv4 list: a bit per /24
+	gateBits6       = 20      // per IPv6 list: a bit per hash of the /32
+	gateWords6      = 1 << (gateBits6 - 6)
+	gateAllWords    = 2*gateWords4 + 2*gateWords6
 	tableBuckets    = 2<<tableBitsAllow + 2<<tableBitsBlock
 	tableBaseAllow4 = 0
 	tableBaseBlock4 = tableBaseAllow4 + 1<<tableBitsAllow
@@ -79,10 +81,10 @@ func tableKey(l list, p netip.Prefix) (bucket uint32, key uint64) {
 // mapped, the prefixes that did not fit their bucket (in the hash map
 // only), and how many trie prefixes overlap each marked /24.
 type index struct {
-	table, gate []uint64 // mapped ptable, gate4
+	table, gate []uint64 // mapped ptable, gates
 	unmap       []func() error
 	spill       map[uint32][]netip.Prefix // bucket → prefixes not in it
-	gates       map[uint32]int32          // list bit << 24 | /24 → trie prefixes
+	gates       map[uint32]int32          // bit of the gates → trie prefixes
 }
 
 // mapWords maps an BPF_F_MMAPABLE array of n 64-bit words.
@@ -104,7 +106,7 @@ func (t *kernelTables) index() (*index, error) {
 	if err != nil {
 		return nil, err
 	}
-	gate, unmapGate, err := mapWords(t.objs.Gate4, 2*gateWords)
+	gate, unmapGate, err := mapWords(t.objs.Gates, gateAllWords)
 	if err != nil {
 		_ = unmapTable()
 		return nil, err
@@ -221,46 +223,59 @@ func (x *index) remove(l list, p netip.Prefix, expiry func(netip.Prefix) (uint64
 	}
 }
 
-// gated24 calls fn with the gate key of each /24 that p, a trie prefix of
-// IPv4 list l of /17 or longer, overlaps.
-func gated24(l list, p netip.Prefix, fn func(k uint32)) {
+// gateBits calls fn with each bit of the gates that p, a trie prefix of
+// list l that gateable accepts, sets: for IPv4 the /24s it overlaps, for
+// IPv6 the hash of its /32.
+func gateBits(l list, p netip.Prefix, fn func(bit uint32)) {
+	if l.family() == 1 {
+		a := p.Addr().As16()
+		base := uint32(2*gateWords4) * 64
+		if l == listBlock6 {
+			base += gateWords6 * 64
+		}
+		fn(base + uint32((uint64(binary.BigEndian.Uint32(a[:4]))*golden)>>(64-gateBits6)))
+		return
+	}
 	a := p.Addr().As4()
 	first := binary.BigEndian.Uint32(a[:]) >> 8
 	n := uint32(1)
 	if p.Bits() < 24 {
 		n <<= 24 - p.Bits()
 	}
-	lb := uint32(0)
+	base := uint32(0)
 	if l == listBlock4 {
-		lb = 1
+		base = gateWords4 * 64
 	}
 	for i := range n {
-		fn(lb<<24 | (first + i))
+		fn(base + first + i)
 	}
 }
 
-// gateable reports whether the /24 gate records trie prefix p of list l.
+// gateable reports whether the gates record trie prefix p of list l:
+// IPv4 /17 and longer, IPv6 /32 to /47 (the summary has those of /48 and
+// longer). trieBits and gateBits in rules.go say the same.
 func gateable(l list, p netip.Prefix) bool {
-	return l.family() == 0 && p.Bits() >= gateShortest
+	if l.family() == 0 {
+		return p.Bits() >= gateShortest[0]
+	}
+	return p.Bits() >= gateShortest[1] && p.Bits() < trieBits[1]
 }
 
-func (x *index) gateWord(k uint32) *uint64 {
-	return &x.gate[int(k>>24)*gateWords+int(k&0xffffff)/64]
-}
+func (x *index) gateWord(bit uint32) *uint64 { return &x.gate[bit/64] }
 
-// gateAdd counts trie prefix p in the /24s it overlaps and marks those
-// that it is the first in.
+// gateAdd counts trie prefix p in the bits of the gates it sets, and sets
+// those that it is the first in.
 func (x *index) gateAdd(l list, p netip.Prefix) {
-	gated24(l, p, func(k uint32) {
+	gateBits(l, p, func(k uint32) {
 		if x.gates[k]++; x.gates[k] == 1 {
 			atomic.OrUint64(x.gateWord(k), 1<<(k%64))
 		}
 	})
 }
 
-// gateRemove uncounts p and unmarks the /24s it was the last in.
+// gateRemove uncounts p and clears the bits it was the last in.
 func (x *index) gateRemove(l list, p netip.Prefix) {
-	gated24(l, p, func(k uint32) {
+	gateBits(l, p, func(k uint32) {
 		if x.gates[k]--; x.gates[k] <= 0 {
 			delete(x.gates, k)
 			atomic.AndUint64(x.gateWord(k), ^uint64(1<<(k%64)))
@@ -295,12 +310,9 @@ func (t *kernelTables) reindex() error {
 		if err != nil {
 			return err
 		}
-		if l.family() != 0 {
-			continue
-		}
 		err = t.eachPrefix(l, true, func(p netip.Prefix, _ uint64) {
 			if gateable(l, p) {
-				gated24(l, p, func(k uint32) { gates[k]++ })
+				gateBits(l, p, func(k uint32) { gates[k]++ })
 			}
 		})
 		if err != nil {
@@ -356,7 +368,7 @@ func (t *kernelTables) reindex() error {
 	x.gates = gates
 	words := make([]uint64, len(x.gate))
 	for k := range gates {
-		words[int(k>>24)*gateWords+int(k&0xffffff)/64] |= 1 << (k % 64)
+		words[k/64] |= 1 << (k % 64)
 	}
 	for i := range x.gate {
 		if x.gate[i] != words[i] {

@@ -153,7 +153,7 @@ func TestKernelGate24(t *testing.T) {
 	tab := kr.t.(*kernelTables)
 	marked := func(a string) bool {
 		b := netip.MustParseAddr(a).As4()
-		k := uint32(1)<<24 | uint32(b[0])<<16 | uint32(b[1])<<8 | uint32(b[2])
+		k := gateWords4*64 + (uint32(b[0])<<16 | uint32(b[1])<<8 | uint32(b[2]))
 		return *tab.idx.gateWord(k)&(1<<(k%64)) != 0
 	}
 	mustAdd(t, kr, true, "10.1.0.0/22", 0) // 10.1.0.0 - 10.1.3.255
@@ -169,8 +169,8 @@ func TestKernelGate24(t *testing.T) {
 		}
 	}
 	mustAdd(t, kr, true, "10.4.0.0/15", 0)
-	if kr.s.mask[listBlock4]&maskShort == 0 {
-		t.Error("a /15 in the trie must set SLOT_SHORT")
+	if kr.s.mask[listBlock4]&(maskShort|maskShorter) != maskShort|maskShorter {
+		t.Error("a /15 in the trie must set SLOT_SHORT and SLOT_SHORTER")
 	}
 	if err := kr.remove(true, netip.MustParsePrefix("10.1.0.0/22")); err != nil {
 		t.Fatal(err)

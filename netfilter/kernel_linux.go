@@ -401,7 +401,7 @@ func newKernelTables(objs *xdpObjects) *kernelTables {
 func (t *kernelTables) maps() []*ebpf.Map {
 	m := &t.objs.xdpMaps
 	return []*ebpf.Map{m.Allow4Hash, m.Allow4Lpm, m.Allow6Hash, m.Allow6Lpm, m.Block4Hash, m.Block4Lpm,
-		m.Block6Hash, m.Block6Lpm, m.Config, m.Counters, m.Ports, m.Sources, m.Summary, m.Ptable, m.Gate4}
+		m.Block6Hash, m.Block6Lpm, m.Config, m.Counters, m.Ports, m.Sources, m.Summary, m.Ptable, m.Gates}
 }
 
 func (t *kernelTables) table(l list, lpm bool) *ebpf.Map {

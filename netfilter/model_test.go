@@ -158,9 +158,9 @@ func TestRulesMasks(t *testing.T) {
 	add(true, "192.0.2.1/32", 0)
 	add(true, "192.0.2.2/32", 0)
 	add(true, "198.51.100.0/24", 0)
-	add(true, "10.0.0.0/12", 0)
+	add(true, "10.0.0.0/12", 0) // shorter than the gates record: SLOT_SHORTER
 	add(false, "2001:db8::/48", 0)
-	if got, want := mask(listBlock4), uint8(1<<0|1<<1|maskLPM|maskShort|maskGated|maskTable); got != want {
+	if got, want := mask(listBlock4), uint8(1<<0|1<<1|maskLPM|maskShort|maskShorter|maskGated|maskTable); got != want {
 		t.Errorf("block4 mask %08b, want %08b", got, want)
 	}
 	if got, want := mask(listAllow6), uint8(1<<2|maskGated|maskTable); got != want {

@@ -127,11 +127,22 @@ var slotBits = [2][3]int{{32, 24, 16}, {128, 64, 48}}
 // /48. A shorter one is counted globally, SLOT_SHORT.
 var trieBits = [2]int{17, 48}
 
+// gateShortest is, per family, the shortest trie prefix that the kernel's
+// gates record (index_linux.go): IPv4 /17 (a bit per /24), IPv6 /32 (a bit
+// per hash of the /32, for /32 to /47; the summary has the longer ones).
+// A shorter one makes the list SLOT_SHORTER: the program probes the trie
+// for every address.
+var gateShortest = [2]int{17, 32}
+
 const (
 	numSlots  = 3
 	slotLPM   = numSlots     // the trie, a prefix of a bucket's length or longer
 	slotShort = numSlots + 1 // the trie, a prefix shorter than a bucket
-	maskTable = 1 << 3       // SLOT_TABLE in xdp.c
+	// the trie, a prefix shorter than the gates record; counted apart
+	// from slotShort, and short too
+	slotShorter = numSlots + 2
+	maskTable   = 1 << 3     // SLOT_TABLE in xdp.c
+	maskShorter = 1 << 4     // SLOT_SHORTER in xdp.c
 	maskGated = 1 << 5       // SLOT_GATED in xdp.c
 	maskShort = 1 << 6       // SLOT_SHORT in xdp.c
 	maskLPM   = 1 << 7       // SLOT_LPM in xdp.c
@@ -154,6 +165,8 @@ func (l list) slotOf(lpm bool, bits int) int {
 	switch {
 	case !lpm:
 		return l.slot(bits)
+	case bits < gateShortest[l.family()]:
+		return slotShorter
 	case bits < trieBits[l.family()]:
 		return slotShort
 	}
@@ -264,7 +277,7 @@ type rules struct {
 	mu       sync.Mutex
 	t        tables
 	s        settings
-	count    [numLists][slotShort + 1]int // prefixes per list and slot
+	count    [numLists][slotShorter + 1]int // prefixes per list and slot
 	sum      map[sumKey]*slotCounts       // prefixes per bucket and slot
 	ports    int
 	expiring map[ruleKey]uint64 // rules with a TTL: their expiry
@@ -298,7 +311,7 @@ func newRules(t tables) (*rules, error) {
 					return // a length no slot probes; never matches
 				}
 				r.count[l][slot]++
-				if slot != slotShort {
+				if slot < slotShort {
 					r.sumCount(l, p)[slot]++
 				}
 				if expires != 0 {
@@ -405,7 +418,7 @@ func (r *rules) add(block bool, p netip.Prefix, expires uint64) error {
 		undo()
 		return err
 	}
-	if slot != slotShort {
+	if slot < slotShort {
 		// The same for the bucket's summary bit.
 		sc = r.sumCount(l, p)
 		if sc[slot]++; sc[slot] == 1 {
@@ -462,7 +475,7 @@ func (r *rules) removeLocked(l list, slot int, lpm bool, p netip.Prefix) error {
 	}
 	delete(r.expiring, ruleKey{l, lpm, p})
 	// Clear the bits only after the entry is gone.
-	if slot != slotShort {
+	if slot < slotShort {
 		sc := r.sumCount(l, p)
 		if sc[slot]--; sc[slot] == 0 {
 			if err := r.t.setSummary(l, bucket(p.Addr()), sc.mask()); err != nil {
@@ -507,7 +520,8 @@ func (c *slotCounts) mask() uint8 {
 
 // maskOf returns the mask of list l as its counts say: the populated hash
 // slots, SLOT_LPM if the trie is not empty, SLOT_SHORT if it holds a
-// prefix shorter than a bucket, SLOT_GATED and SLOT_TABLE.
+// prefix shorter than a bucket, SLOT_SHORTER if shorter than the kernel's
+// gates record, SLOT_GATED and SLOT_TABLE.
 func (r *rules) maskOf(l list) uint8 {
 	c := &r.count[l]
 	m := uint8(maskGated | maskTable)
@@ -516,11 +530,14 @@ func (r *rules) maskOf(l list) uint8 {
 			m |= maskBit(slot)
 		}
 	}
-	if c[slotLPM]+c[slotShort] > 0 {
+	if c[slotLPM]+c[slotShort]+c[slotShorter] > 0 {
 		m |= maskLPM
 	}
-	if c[slotShort] > 0 {
+	if c[slotShort]+c[slotShorter] > 0 {
 		m |= maskShort
+	}
+	if c[slotShorter] > 0 {
+		m |= maskShorter
 	}
 	return m
 }

@@ -84,7 +84,7 @@ const (
 	xdpMapBlock6Lpm  = "block6_lpm"
 	xdpMapConfig     = "config"
 	xdpMapCounters   = "counters"
-	xdpMapGate4      = "gate4"
+	xdpMapGates      = "gates"
 	xdpMapPorts      = "ports"
 	xdpMapPtable     = "ptable"
 	xdpMapSources    = "sources"
@@ -151,7 +151,7 @@ type xdpMapSpecs struct {
 	Block6Lpm  *ebpf.MapSpec `ebpf:"block6_lpm"`
 	Config     *ebpf.MapSpec `ebpf:"config"`
 	Counters   *ebpf.MapSpec `ebpf:"counters"`
-	Gate4      *ebpf.MapSpec `ebpf:"gate4"`
+	Gates      *ebpf.MapSpec `ebpf:"gates"`
 	Ports      *ebpf.MapSpec `ebpf:"ports"`
 	Ptable     *ebpf.MapSpec `ebpf:"ptable"`
 	Sources    *ebpf.MapSpec `ebpf:"sources"`
@@ -194,7 +194,7 @@ type xdpMaps struct {
 	Block6Lpm  *ebpf.Map `ebpf:"block6_lpm"`
 	Config     *ebpf.Map `ebpf:"config"`
 	Counters   *ebpf.Map `ebpf:"counters"`
-	Gate4      *ebpf.Map `ebpf:"gate4"`
+	Gates      *ebpf.Map `ebpf:"gates"`
 	Ports      *ebpf.Map `ebpf:"ports"`
 	Ptable     *ebpf.Map `ebpf:"ptable"`
 	Sources    *ebpf.Map `ebpf:"sources"`
@@ -213,7 +213,7 @@ func (m *xdpMaps) Close() error {
 		m.Block6Lpm,
 		m.Config,
 		m.Counters,
-		m.Gate4,
+		m.Gates,
 		m.Ports,
 		m.Ptable,
 		m.Sources,

@@ -72,16 +72,21 @@ enum {
  * /15 or shorter, IPv6 /47 or shorter), which the buckets do not record,
  * and SLOT_GATED that the summary's SLOT_LPM bits are kept for this list:
  * without it (maps written by an older Wedge) the trie is probed whenever
- * it is not empty. SLOT_TABLE says that the probe table and the /24 gate
- * are kept for the list (maps of an older Wedge have neither): the hash
- * slots are then looked up in the table, and an IPv4 trie only for
- * addresses of a /24 that the gate marks.
+ * it is not empty. SLOT_TABLE says that the probe table and the gates are
+ * kept for the list (maps of an older Wedge have neither): the hash slots
+ * are then looked up in the table, and the trie only for an address that
+ * a gate marks, unless SLOT_SHORTER says that the trie holds a prefix
+ * shorter than the gates record (IPv4 /16 or shorter, IPv6 /31 or
+ * shorter): an IPv4 trie for a /24 that the /24 gate marks, an IPv6 trie
+ * for a /48 bucket that the summary marks, or, if SLOT_SHORT (a prefix of
+ * /32 to /47), for a /32 that the /32 gate marks.
  */
 #define SLOT_0 (1 << 0)
 #define SLOT_1 (1 << 1)
 #define SLOT_2 (1 << 2)
 #define SLOT_HASH (SLOT_0 | SLOT_1 | SLOT_2)
 #define SLOT_TABLE (1 << 3)
+#define SLOT_SHORTER (1 << 4)
 #define SLOT_GATED (1 << 5)
 #define SLOT_SHORT (1 << 6)
 #define SLOT_LPM (1 << 7)
@@ -259,21 +264,24 @@ struct {
 } ptable SEC(".maps");
 
 /*
- * The /24 gate of the IPv4 tries: a bit per /24, per list (allowlist
- * words first), set when the list's trie holds a prefix of /17 or longer
- * that overlaps the /24. Trie prefixes of /16 or shorter make the list
- * SLOT_SHORT (probe the trie always).
+ * The gates of the tries, a bit per address block, per list: for IPv4 per
+ * /24, set when the list's trie holds a prefix of /17 or longer that
+ * overlaps it; for IPv6 per hash of the /32, set when the trie holds a
+ * prefix of /32 to /47 in it (the summary records those of /48 or
+ * longer). The IPv4 allowlist's words first, the blocklist's, then IPv6's.
  */
-#define GATE_WORDS (1 << 18)
+#define GATE_WORDS4 (1 << 18)
+#define GATE_BITS6 20
+#define GATE_WORDS6 (1 << (GATE_BITS6 - 6))
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * GATE_WORDS);
+	__uint(max_entries, 2 * GATE_WORDS4 + 2 * GATE_WORDS6);
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} gate4 SEC(".maps");
+} gates SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -384,13 +392,13 @@ static __always_inline int probe4(__u32 base, __u32 bits, __u32 len, __u32 addr)
 	return probe(base + (__u32)((key * GOLDEN) >> (64 - bits)), key);
 }
 
-/* gated4 reports whether the /24 gate of list marks the /24 of addr. */
-static __always_inline int gated4(__u32 list, __u32 addr)
+/* gated reports whether bit of the gates is set. */
+static __always_inline int gated(__u32 bit)
 {
-	__u32 idx = (list == LIST_ALLOW4 ? 0 : GATE_WORDS) + (addr >> 14);
-	__u64 *w = bpf_map_lookup_elem(&gate4, &idx);
+	__u32 idx = bit / 64;
+	__u64 *w = bpf_map_lookup_elem(&gates, &idx);
 
-	return !w || (*w >> ((addr >> 8) & 63)) & 1;
+	return !w || (*w >> (bit & 63)) & 1;
 }
 
 static __always_inline int hash4(void *hash, __u32 len, __be32 addr, __u64 *t)
@@ -408,6 +416,7 @@ static __always_inline int match4(void *hash, void *lpm, __u32 list, __u8 mask, 
 	__u32 host = bpf_ntohl(addr);
 	__u8 table = mask & SLOT_TABLE;
 	__u8 always = mask & SLOT_SHORT;
+	__u32 gate = (list == LIST_ALLOW4 ? 0 : GATE_WORDS4 * 64) + (host >> 8);
 	struct prefix4 k;
 	struct rule *r;
 	int hit;
@@ -429,7 +438,7 @@ static __always_inline int match4(void *hash, void *lpm, __u32 list, __u8 mask, 
 		if (hit > 0 || (hit < 0 && hash4(hash, 16, addr & bpf_htonl(0xffff0000), t)))
 			return 1;
 	}
-	if ((mask & SLOT_LPM) && (!table || always || gated4(list, host))) {
+	if ((mask & SLOT_LPM) && (!table || always || gated(gate))) {
 		k.prefixlen = 32;
 		k.addr = addr;
 		r = bpf_map_lookup_elem(lpm, &k);
@@ -468,10 +477,14 @@ static __always_inline int match6(void *hash, void *lpm, __u32 list, __u8 mask, 
 	__u64 hi = (__u64)bpf_ntohl(addr[0]) << 32 | bpf_ntohl(addr[1]);
 	__u64 lo = (__u64)bpf_ntohl(addr[2]) << 32 | bpf_ntohl(addr[3]);
 	__u8 table = mask & SLOT_TABLE;
+	/* A prefix of /32 to /47 in the trie, none shorter: the /32 gate. */
+	__u8 mid = table && (mask & (SLOT_SHORT | SLOT_SHORTER)) == SLOT_SHORT;
+	__u32 gate = (2 * GATE_WORDS4 + (list == LIST_ALLOW6 ? 0 : GATE_WORDS6)) * 64 +
+		     (__u32)(((hi >> 32) * GOLDEN) >> (64 - GATE_BITS6));
 	struct prefix6 k;
 	struct rule *r;
 
-	mask = slots(list, bucket6(addr), mask);
+	mask = slots(list, bucket6(addr), mid ? mask & ~SLOT_SHORT : mask);
 
 	if ((mask & SLOT_0) && (!table || probe6(base, bits, hi, lo, 128))) {
 		k.prefixlen = 128;
@@ -503,7 +516,7 @@ static __always_inline int match6(void *hash, void *lpm, __u32 list, __u8 mask, 
 		if (r && live(r, t))
 			return 1;
 	}
-	if (mask & SLOT_LPM) {
+	if ((mask & SLOT_LPM) || (mid && gated(gate))) {
 		k.prefixlen = 128;
 		k.addr[0] = addr[0];
 		k.addr[1] = addr[1];
