@@ -141,12 +141,12 @@ const (
 	// the trie, a prefix shorter than the gates record; counted apart
 	// from slotShort, and short too
 	slotShorter = numSlots + 2
-	maskTable   = 1 << 3     // SLOT_TABLE in xdp.c
-	maskShorter = 1 << 4     // SLOT_SHORTER in xdp.c
-	maskGated = 1 << 5       // SLOT_GATED in xdp.c
-	maskShort = 1 << 6       // SLOT_SHORT in xdp.c
-	maskLPM   = 1 << 7       // SLOT_LPM in xdp.c
-	flagPorts = 1 << 0       // FLAG_PORTS in xdp.c
+	maskTable   = 1 << 3 // SLOT_TABLE in xdp.c
+	maskShorter = 1 << 4 // SLOT_SHORTER in xdp.c
+	maskGated   = 1 << 5 // SLOT_GATED in xdp.c
+	maskShort   = 1 << 6 // SLOT_SHORT in xdp.c
+	maskLPM     = 1 << 7 // SLOT_LPM in xdp.c
+	flagPorts   = 1 << 0 // FLAG_PORTS in xdp.c
 )
 
 func (l list) family() int { return int(l) / 2 }
@@ -278,7 +278,7 @@ type rules struct {
 	t        tables
 	s        settings
 	count    [numLists][slotShorter + 1]int // prefixes per list and slot
-	sum      map[sumKey]*slotCounts       // prefixes per bucket and slot
+	sum      map[sumKey]*slotCounts         // prefixes per bucket and slot
 	ports    int
 	expiring map[ruleKey]uint64 // rules with a TTL: their expiry
 	closed   bool
