@@ -36,7 +36,7 @@ var allowed = map[string][]string{
 var thirdParty = map[string][]string{
 	"github.com/tetratelabs/wazero":  {"runtime", "hostapi"},
 	"github.com/go-chi/chi":          {"control"},
-	"go.etcd.io/bbolt":               {"store"},
+	"go.etcd.io/bbolt":               {"store", "store/jetstream"}, // the embedded store; the NATS store's local copy
 	"github.com/prometheus":          {"metrics"},
 	"github.com/BurntSushi/toml":     {"cli"},
 	"github.com/fsnotify/fsnotify":   {"cmd/wedge"},
