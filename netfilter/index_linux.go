@@ -12,85 +12,129 @@ import (
 )
 
 // The index of the hash maps and the tries that the XDP program probes
-// (xdp.c: the probe table, ptable, and the gates of the tries): the kernel's
-// hash lookup costs more than a whole trivial XDP program on the machines
-// measured, an array load next to nothing. kernelTables keeps the index in
-// step with the maps it writes; the model has none (it is the maps' meaning
-// that the model holds, and the index never changes a verdict).
+// (xdp.c: the probe tables, ptable and ptable6, and the gates of the
+// tries): the kernel's hash lookup costs more than a whole trivial XDP
+// program on the machines measured, an array load next to nothing.
+// kernelTables keeps the index in step with the maps it writes; the model
+// has none (it is the maps' meaning that the model holds, and the index
+// never changes a verdict).
 //
-// Both arrays are BPF_F_MMAPABLE and written through a shared mapping with
+// The arrays are BPF_F_MMAPABLE and written through a shared mapping with
 // 8-byte atomic stores, so that the program never reads a torn word, in
 // this order: an entry is written after its hash map entry and cleared
-// before it; a bucket's overflow word is set before its full bucket stops
-// showing a prefix of it, and cleared after the entry that fits again is
-// written; a gate bit is set before its trie prefix is inserted and cleared
-// after it is deleted.
+// before it (an IPv6 entry's second word written before its first, its
+// first cleared before its second); a bucket's overflow word is set before
+// its bucket stops showing a prefix of it, and cleared after the entry
+// that fits again is written; a gate bit is set before its trie prefix is
+// inserted and cleared after it is deleted.
 
-// The probe table's layout (xdp.c): per list, a base bucket and 2^bits
-// buckets of tableWays entries and an overflow word.
+// The probe tables' layout (xdp.c): per list, 2^bits buckets of tableWays
+// entries and an overflow word, the allowlist's first.
 const (
 	tableWays       = 7
-	tableWords      = tableWays + 1
 	tableBitsAllow  = 12
 	tableBitsBlock  = 16
+	table6BitsAllow = 12
+	table6BitsBlock = 15
 	entryExpires    = 1 << 40
+	tag64           = 0xffffffffffffff40 // the second word of an IPv6 /64 entry
+	tag48           = 0xffffffffffffff30 // of a /48 entry
 	golden          = 0x9E3779B97F4A7C15
 	gateWords4      = 1 << 18 // per IPv4 list: a bit per /24
 	gateBits6       = 20      // per IPv6 list: a bit per hash of the /32
 	gateWords6      = 1 << (gateBits6 - 6)
 	gateAllWords    = 2*gateWords4 + 2*gateWords6
-	tableBuckets    = 2<<tableBitsAllow + 2<<tableBitsBlock
-	tableBaseAllow4 = 0
-	tableBaseBlock4 = tableBaseAllow4 + 1<<tableBitsAllow
-	tableBaseAllow6 = tableBaseBlock4 + 1<<tableBitsBlock
-	tableBaseBlock6 = tableBaseAllow6 + 1<<tableBitsAllow
+	table4Buckets   = 1<<tableBitsAllow + 1<<tableBitsBlock
+	table6Buckets   = 1<<table6BitsAllow + 1<<table6BitsBlock
+	spill6          = 1 << 31 // marks an IPv6 bucket in index.spill
 )
 
-func tableBase(l list) (base uint32, nbits uint) {
-	switch l {
-	case listAllow4:
-		return tableBaseAllow4, tableBitsAllow
-	case listBlock4:
-		return tableBaseBlock4, tableBitsBlock
-	case listAllow6:
-		return tableBaseAllow6, tableBitsAllow
-	}
-	return tableBaseBlock6, tableBitsBlock
+// ptab is a probe table mapped: buckets of stride words, tableWays entries
+// of width words, the overflow word last.
+type ptab struct {
+	w             []uint64
+	stride, width int
 }
 
-// tableKey returns the bucket of prefix p of list l in the probe table and
-// its entry there without ENTRY_EXPIRES: for IPv4 the key itself, (length
-// << 32 | address), for IPv6 its fingerprint (fingerprint6 in xdp.c).
-func tableKey(l list, p netip.Prefix) (bucket uint32, key uint64) {
-	base, nbits := tableBase(l)
+var (
+	ptab4Shape = ptab{stride: 8, width: 1}
+	ptab6Shape = ptab{stride: 16, width: 2}
+)
+
+func (t *ptab) entry(b uint32, i int) []uint64 {
+	off := int(b)*t.stride + i*t.width
+	return t.w[off : off+t.width]
+}
+
+func (t *ptab) overflow(b uint32) *uint64 { return &t.w[(int(b)+1)*t.stride-1] }
+
+// tkey is where a prefix goes in the probe tables: its table, bucket and
+// entry (without ENTRY_EXPIRES), and whether it can have one at all.
+type tkey struct {
+	t      *ptab
+	b      uint32 // bucket in t
+	e      [2]uint64
+	v6, ok bool
+}
+
+// spillKey names the bucket in index.spill.
+func (k tkey) spillKey() uint32 {
+	if k.v6 {
+		return spill6 | k.b
+	}
+	return k.b
+}
+
+// key returns where prefix p of list l goes (probe4, probe6 in xdp.c).
+func (x *index) key(l list, p netip.Prefix) tkey {
+	allow := l == listAllow4 || l == listAllow6
 	if p.Addr().Is4() {
 		a := p.Addr().As4()
-		key = uint64(p.Bits())<<32 | uint64(binary.BigEndian.Uint32(a[:]))
-		return base + uint32((key*golden)>>(64-nbits)), key
+		key := uint64(p.Bits())<<32 | uint64(binary.BigEndian.Uint32(a[:]))
+		b := uint32((key * golden) >> (64 - tableBitsBlock))
+		if allow {
+			b = uint32((key * golden) >> (64 - tableBitsAllow))
+		} else {
+			b += 1 << tableBitsAllow
+		}
+		return tkey{t: &x.t4, b: b, e: [2]uint64{key}, ok: true}
 	}
 	a := p.Addr().As16()
 	hi, lo := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])
-	x := (hi ^ uint64(p.Bits())<<56) * golden
-	x = (x ^ x>>29 ^ lo) * 0xBF58476D1CE4E5B9
-	x ^= x >> 32
-	key = (x*golden | 1) &^ entryExpires
-	return base + uint32(key>>(64-nbits)), key
+	y := (hi ^ uint64(p.Bits())<<56) * golden
+	y = (y ^ y>>29 ^ lo) * 0xBF58476D1CE4E5B9
+	y ^= y >> 32
+	y *= golden
+	b := uint32(y>>(64-table6BitsBlock)) + 1<<table6BitsAllow
+	if allow {
+		b = uint32(y >> (64 - table6BitsAllow))
+	}
+	k := tkey{t: &x.t6, b: b, v6: true, e: [2]uint64{hi, lo}, ok: hi != 0}
+	switch p.Bits() {
+	case 64:
+		k.e[1] = tag64
+	case 48:
+		k.e[1] = tag48
+	default:
+		k.ok = k.ok && lo != tag64 && lo != tag48
+	}
+	return k
 }
 
-// index is the Go side of the probe table and the gate: the two arrays
-// mapped, the prefixes that did not fit their bucket (in the hash map
-// only), and how many trie prefixes overlap each marked /24.
+// index is the Go side of the probe tables and the gates: the arrays
+// mapped, the prefixes of each bucket that have no entry (in the hash map
+// only), and how many trie prefixes set each bit of the gates.
 type index struct {
-	table, gate []uint64 // mapped ptable, gates
-	unmap       []func() error
-	spill       map[uint32][]netip.Prefix // bucket → prefixes not in it
-	gates       map[uint32]int32          // bit of the gates → trie prefixes
+	t4, t6 ptab
+	gate   []uint64 // mapped gates
+	unmap  []func() error
+	spill  map[uint32][]netip.Prefix // spillKey → prefixes without an entry
+	gates  map[uint32]int32          // bit of the gates → trie prefixes
 }
 
 // mapWords maps an BPF_F_MMAPABLE array of n 64-bit words.
 func mapWords(m *ebpf.Map, n int) ([]uint64, func() error, error) {
-	size := n * 8
-	b, err := unix.Mmap(m.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	b, err := unix.Mmap(m.FD(), 0, n*8, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, nil, fmt.Errorf("map %s: %w", m, err)
 	}
@@ -102,18 +146,28 @@ func (t *kernelTables) index() (*index, error) {
 	if t.idx != nil {
 		return t.idx, nil
 	}
-	table, unmapTable, err := mapWords(t.objs.Ptable, tableBuckets*tableWords)
-	if err != nil {
-		return nil, err
+	x := &index{t4: ptab4Shape, t6: ptab6Shape, spill: map[uint32][]netip.Prefix{}, gates: map[uint32]int32{}}
+	for _, m := range []struct {
+		m *ebpf.Map
+		n int
+		w *[]uint64
+	}{
+		{t.objs.Ptable, table4Buckets * ptab4Shape.stride, &x.t4.w},
+		{t.objs.Ptable6, table6Buckets * ptab6Shape.stride, &x.t6.w},
+		{t.objs.Gates, gateAllWords, &x.gate},
+	} {
+		w, unmap, err := mapWords(m.m, m.n)
+		if err != nil {
+			for _, f := range x.unmap {
+				_ = f()
+			}
+			return nil, err
+		}
+		*m.w = w
+		x.unmap = append(x.unmap, unmap)
 	}
-	gate, unmapGate, err := mapWords(t.objs.Gates, gateAllWords)
-	if err != nil {
-		_ = unmapTable()
-		return nil, err
-	}
-	t.idx = &index{table: table, gate: gate, unmap: []func() error{unmapTable, unmapGate},
-		spill: map[uint32][]netip.Prefix{}, gates: map[uint32]int32{}}
-	return t.idx, nil
+	t.idx = x
+	return x, nil
 }
 
 // close unmaps the arrays.
@@ -131,96 +185,144 @@ func (t *kernelTables) close() error {
 	return err
 }
 
-func entryOf(key uint64, p netip.Prefix, expires uint64) uint64 {
-	if p.Addr().Is4() && expires != 0 {
-		return key | entryExpires
+// entryOf returns the entry of k for a rule with the given expiry, and
+// whether it may have one (an IPv6 rule with an expiry may not).
+func (k tkey) entryOf(expires uint64) ([2]uint64, bool) {
+	e := k.e
+	if expires != 0 {
+		if k.v6 {
+			return e, false
+		}
+		e[0] |= entryExpires
 	}
-	return key
+	return e, k.ok
 }
 
-// find returns the place of key in bucket b, or -1.
-func (x *index) find(b uint32, key uint64) int {
+// find returns the place of k's entry in its bucket, or -1.
+func (k tkey) find() int {
 	for i := range tableWays {
-		if e := x.table[int(b)*tableWords+i]; e&^entryExpires == key && e != 0 {
+		e := k.t.entry(k.b, i)
+		if k.v6 && e[0] == k.e[0] && e[1] == k.e[1] || !k.v6 && e[0] != 0 && e[0]&^entryExpires == k.e[0] {
 			return i
 		}
 	}
 	return -1
 }
 
-// place writes an entry into a free place of bucket b; false when full.
-func (x *index) place(b uint32, e uint64) bool {
+// store writes entry e at place i: the second word first.
+func (k tkey) store(i int, e [2]uint64) {
+	w := k.t.entry(k.b, i)
+	if k.v6 {
+		atomic.StoreUint64(&w[1], e[1])
+	}
+	atomic.StoreUint64(&w[0], e[0])
+}
+
+// clear empties place i: the first word first.
+func (k tkey) clear(i int) {
+	w := k.t.entry(k.b, i)
+	atomic.StoreUint64(&w[0], 0)
+	if k.v6 {
+		atomic.StoreUint64(&w[1], 0)
+	}
+}
+
+// place writes entry e into a free place of k's bucket; false when full.
+func (k tkey) place(e [2]uint64) bool {
 	for i := range tableWays {
-		if w := &x.table[int(b)*tableWords+i]; *w == 0 {
-			atomic.StoreUint64(w, e)
+		if k.t.entry(k.b, i)[0] == 0 {
+			k.store(i, e)
 			return true
 		}
 	}
 	return false
 }
 
-func (x *index) setOverflow(b uint32, on bool) {
+func (k tkey) setOverflow(on bool) {
 	var v uint64
 	if on {
 		v = 1
 	}
-	if w := &x.table[int(b)*tableWords+tableWays]; *w != v {
+	if w := k.t.overflow(k.b); *w != v {
 		atomic.StoreUint64(w, v)
 	}
 }
 
+// spillAdd records p as without an entry in k's bucket, overflow first.
+func (x *index) spillAdd(k tkey, p netip.Prefix) {
+	k.setOverflow(true)
+	x.spill[k.spillKey()] = append(x.spill[k.spillKey()], p)
+}
+
 // add indexes p of list l's hash map, which holds it with expiry expires.
 func (x *index) add(l list, p netip.Prefix, expires uint64) {
-	b, key := tableKey(l, p)
-	if x.find(b, key) >= 0 {
+	k := x.key(l, p)
+	if k.find() >= 0 {
 		return
 	}
-	if !x.place(b, entryOf(key, p, expires)) {
-		x.spill[b] = append(x.spill[b], p)
-		x.setOverflow(b, true)
+	if e, ok := k.entryOf(expires); !ok || !k.place(e) {
+		x.spillAdd(k, p)
 	}
 }
 
-// setExpires sets or clears ENTRY_EXPIRES on the entry of p: before the
-// hash map gets an expiry, after it loses it.
-func (x *index) setExpires(l list, p netip.Prefix, expires uint64) {
-	b, key := tableKey(l, p)
-	if i := x.find(b, key); i >= 0 {
-		atomic.StoreUint64(&x.table[int(b)*tableWords+i], entryOf(key, p, expires))
+// setExpires gives the entry of p the expiry the hash map gets: called
+// before the map gets an expiry, after it loses it. An IPv6 rule with an
+// expiry has no entry.
+func (x *index) setExpires(l list, p netip.Prefix, expires uint64, expiry func(netip.Prefix) (uint64, bool)) {
+	k := x.key(l, p)
+	i := k.find()
+	switch {
+	case i >= 0 && !k.v6:
+		e, _ := k.entryOf(expires)
+		atomic.StoreUint64(&k.t.entry(k.b, i)[0], e[0])
+	case i >= 0 && expires != 0:
+		x.spillAdd(k, p)
+		k.clear(i)
+	case i < 0 && expires == 0:
+		x.refill(l, k, expiry) // p may have an entry now
 	}
 }
 
-// remove unindexes p, before it leaves the hash map. A prefix that did not
-// fit its bucket takes the place freed; expiry returns the expiry in the
-// hash map of such a prefix.
+// remove unindexes p, before it leaves the hash map; a prefix without an
+// entry in the bucket takes the place freed if it may.
 func (x *index) remove(l list, p netip.Prefix, expiry func(netip.Prefix) (uint64, bool)) {
-	b, key := tableKey(l, p)
-	if i := x.find(b, key); i >= 0 {
-		atomic.StoreUint64(&x.table[int(b)*tableWords+i], 0)
-	} else if s := x.spill[b]; len(s) > 0 {
+	k := x.key(l, p)
+	if i := k.find(); i >= 0 {
+		k.clear(i)
+	} else {
+		s := x.spill[k.spillKey()]
 		for j, q := range s {
 			if q == p {
-				x.spill[b] = append(s[:j:j], s[j+1:]...)
+				x.spill[k.spillKey()] = append(s[:j:j], s[j+1:]...)
 				break
 			}
 		}
 	}
-	for len(x.spill[b]) > 0 {
-		s := x.spill[b]
-		q := s[len(s)-1]
-		exp, ok := expiry(q)
-		if ok {
-			_, qkey := tableKey(l, q)
-			if !x.place(b, entryOf(qkey, q, exp)) {
-				break
-			}
+	x.refill(l, k, expiry)
+}
+
+// refill gives the prefixes of k's bucket that have no entry one where
+// they may and there is room, and clears the overflow word if none is
+// left. expiry returns a prefix's expiry in the hash map.
+func (x *index) refill(l list, k tkey, expiry func(netip.Prefix) (uint64, bool)) {
+	sk := k.spillKey()
+	var left []netip.Prefix
+	for _, q := range x.spill[sk] {
+		exp, there := expiry(q)
+		if !there {
+			continue
 		}
-		x.spill[b] = s[:len(s)-1]
+		qk := x.key(l, q)
+		if e, ok := qk.entryOf(exp); !ok || !qk.place(e) {
+			left = append(left, q)
+		}
 	}
-	if len(x.spill[b]) == 0 {
-		delete(x.spill, b)
-		x.setOverflow(b, false)
+	if len(left) == 0 {
+		delete(x.spill, sk)
+		k.setOverflow(false)
+		return
 	}
+	x.spill[sk] = left
 }
 
 // gateBits calls fn with each bit of the gates that p, a trie prefix of
@@ -294,18 +396,23 @@ func (t *kernelTables) reindex() error {
 		return err
 	}
 	type want struct {
-		p       netip.Prefix
-		expires uint64
+		k tkey
+		e [2]uint64
+		p netip.Prefix
 	}
-	wanted := map[uint32][]want{}
+	wanted := map[uint32][]want{} // spillKey → prefixes
 	gates := map[uint32]int32{}
 	for l := range numLists {
 		err := t.eachPrefix(l, false, func(p netip.Prefix, expires uint64) {
 			if l.slot(p.Bits()) == slotLPM {
 				return // a length no slot probes
 			}
-			b, _ := tableKey(l, p)
-			wanted[b] = append(wanted[b], want{p, expires})
+			k := x.key(l, p)
+			e, ok := k.entryOf(expires)
+			if !ok {
+				k.ok = false
+			}
+			wanted[k.spillKey()] = append(wanted[k.spillKey()], want{k, e, p})
 		})
 		if err != nil {
 			return err
@@ -319,50 +426,58 @@ func (t *kernelTables) reindex() error {
 			return err
 		}
 	}
-	// The table: keep the right entries where they are, fix the flags,
+	// The tables: keep the right entries where they are, fix the flags,
 	// clear the others, then place what is missing.
 	x.spill = map[uint32][]netip.Prefix{}
-	for b := range uint32(tableBuckets) {
-		ws := wanted[b]
-		row := x.table[int(b)*tableWords : int(b+1)*tableWords]
-		if len(ws) == 0 {
-			for i, w := range row {
-				if w != 0 {
-					atomic.StoreUint64(&row[i], 0)
+	for _, tab := range []struct {
+		t  *ptab
+		n  uint32
+		v6 bool
+	}{{&x.t4, table4Buckets, false}, {&x.t6, table6Buckets, true}} {
+		for b := range tab.n {
+			k := tkey{t: tab.t, b: b, v6: tab.v6}
+			ws := wanted[k.spillKey()]
+			if len(ws) == 0 {
+				for i := range tableWays {
+					if e := tab.t.entry(b, i); e[0] != 0 || e[len(e)-1] != 0 {
+						k.clear(i)
+					}
 				}
-			}
-			continue
-		}
-		keep := map[uint64]uint64{} // key → entry
-		for _, w := range ws {
-			_, key := tableKey(listOfBucket(b), w.p)
-			keep[key] = entryOf(key, w.p, w.expires)
-		}
-		for i := range tableWays {
-			key := row[i] &^ entryExpires
-			if row[i] == 0 {
+				k.setOverflow(false)
 				continue
 			}
-			if e, ok := keep[key]; ok && (row[i] == e || row[i] == key) {
-				if row[i] != e {
-					atomic.StoreUint64(&row[i], e)
+			have := map[[2]uint64]bool{}
+			for i := range tableWays {
+				e := tab.t.entry(b, i)
+				if e[0] == 0 {
+					if k.v6 && e[1] != 0 {
+						k.clear(i)
+					}
+					continue
 				}
-				delete(keep, key)
-				continue
+				var cur [2]uint64
+				copy(cur[:], e)
+				keep := false
+				for _, w := range ws {
+					if w.k.ok && !have[w.e] && (cur == w.e || !k.v6 && cur[0]&^entryExpires == w.e[0]&^entryExpires) {
+						if cur != w.e {
+							atomic.StoreUint64(&e[0], w.e[0])
+						}
+						have[w.e], keep = true, true
+						break
+					}
+				}
+				if !keep {
+					k.clear(i)
+				}
 			}
-			atomic.StoreUint64(&row[i], 0)
+			for _, w := range ws {
+				if !w.k.ok || (!have[w.e] && !w.k.place(w.e)) {
+					x.spill[k.spillKey()] = append(x.spill[k.spillKey()], w.p)
+				}
+			}
+			k.setOverflow(len(x.spill[k.spillKey()]) > 0)
 		}
-		for _, w := range ws {
-			_, key := tableKey(listOfBucket(b), w.p)
-			e, ok := keep[key]
-			if !ok {
-				continue // in place
-			}
-			if !x.place(b, e) {
-				x.spill[b] = append(x.spill[b], w.p)
-			}
-		}
-		x.setOverflow(b, len(x.spill[b]) > 0)
 	}
 	// The gate: every word as the counts say.
 	x.gates = gates
@@ -376,17 +491,4 @@ func (t *kernelTables) reindex() error {
 		}
 	}
 	return nil
-}
-
-// listOfBucket returns the list whose part of the probe table holds bucket b.
-func listOfBucket(b uint32) list {
-	switch {
-	case b < tableBaseBlock4:
-		return listAllow4
-	case b < tableBaseAllow6:
-		return listBlock4
-	case b < tableBaseBlock6:
-		return listAllow6
-	}
-	return listBlock6
 }

@@ -10,6 +10,7 @@ import (
 // one bucket of the probe table: more than it holds, so that some are in
 // the hash map only.
 func colliding(l list, bits, n int) []netip.Prefix {
+	var x index
 	var out []netip.Prefix
 	want := uint32(0)
 	for i := uint32(0); len(out) < n; i++ {
@@ -24,7 +25,7 @@ func colliding(l list, bits, n int) []netip.Prefix {
 			a[at], a[at+1], a[at+2], a[at+3] = byte(i>>24), byte(i>>16), byte(i>>8), byte(i)
 			p = netip.PrefixFrom(netip.AddrFrom16(a), bits)
 		}
-		b, _ := tableKey(l, p)
+		b := x.key(l, p).b
 		if len(out) == 0 {
 			want = b
 		}
@@ -53,19 +54,21 @@ func TestKernelIndexOverflow(t *testing.T) {
 		name string
 		l    list
 		bits int
-	}{{"v4-32", listBlock4, 32}, {"v4-24", listBlock4, 24}, {"v6-128", listBlock6, 128}, {"v6-64", listBlock6, 64}} {
+	}{{"v4-32", listBlock4, 32}, {"v4-24", listBlock4, 24}, {"v6-128", listBlock6, 128}, {"v6-64", listBlock6, 64}, {"v6-48", listBlock6, 48}, {"allow6-128", listAllow6, 128}} {
 		t.Run(c.name, func(t *testing.T) {
 			objs, kr := kernelRules(t)
 			m, mr := newModelRules(t)
+			block := c.l == listBlock4 || c.l == listBlock6
 			ps := colliding(c.l, c.bits, tableWays+3)
 			check := func(when string) {
 				t.Helper()
 				for _, p := range ps {
 					frame := frameFrom(p.Addr())
 					if kv, mv := kernelVerdict(t, objs, frame), m.verdict(frame, monotonic()); kv != mv {
-						b, key := tableKey(c.l, p)
 						x := kr.t.(*kernelTables).idx
-						t.Fatalf("%s: %s: kernel %s, model %s; key %x, bucket %x, spilled %v", when, p, kv, mv, key, x.table[b*tableWords:(b+1)*tableWords], x.spill[b])
+						k := x.key(c.l, p)
+						t.Fatalf("%s: %s: kernel %s, model %s; entry %x, bucket %x, spilled %v", when, p, kv, mv,
+							k.e, k.t.w[int(k.b)*k.t.stride:int(k.b+1)*k.t.stride], x.spill[k.spillKey()])
 					}
 				}
 			}
@@ -76,48 +79,50 @@ func TestKernelIndexOverflow(t *testing.T) {
 					exp = monotonic() + hour
 				}
 				for _, r := range []*rules{kr, mr} {
-					if err := r.add(true, p, exp); err != nil {
+					if err := r.add(block, p, exp); err != nil {
 						t.Fatal(err)
 					}
 				}
 			}
 			check("full")
 			tab := kr.t.(*kernelTables)
-			b, _ := tableKey(c.l, ps[0])
-			if n := len(tab.idx.spill[b]); n != 3 || tab.idx.table[int(b)*tableWords+tableWays] == 0 {
-				t.Fatalf("%d prefixes spilled, overflow %d; want 3, set", n, tab.idx.table[int(b)*tableWords+tableWays])
+			k := tab.idx.key(c.l, ps[0])
+			if n := len(tab.idx.spill[k.spillKey()]); n != 3 || *k.t.overflow(k.b) == 0 {
+				t.Fatalf("%d prefixes spilled, overflow %d; want 3, set", n, *k.t.overflow(k.b))
 			}
 			// A rule that loses its expiry, and one that gets a later one.
 			for _, r := range []*rules{kr, mr} {
-				if err := r.add(true, ps[1], 0); err != nil {
+				if err := r.add(block, ps[1], 0); err != nil {
 					t.Fatal(err)
 				}
-				if err := r.add(true, ps[4], monotonic()+2*hour); err != nil {
+				if err := r.add(block, ps[4], monotonic()+2*hour); err != nil {
 					t.Fatal(err)
 				}
 			}
 			check("expiries changed")
 
 			// A clean restart rewrites nothing.
-			before := slices.Clone(tab.idx.table)
+			before := slices.Clone(k.t.w)
 			tab2 := newKernelTables(objs)
 			t.Cleanup(func() { _ = tab2.close() })
 			if _, err := newRules(tab2); err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(before, tab2.idx.table) {
+			after := tab2.idx.t4.w
+			if k.v6 {
+				after = tab2.idx.t6.w
+			}
+			if !slices.Equal(before, after) {
 				for i := range before {
-					if before[i] != tab2.idx.table[i] {
-						t.Logf("word %d (bucket %d, want %d): %x -> %x", i, i/tableWords, b, before[i], tab2.idx.table[i])
+					if before[i] != after[i] {
+						t.Logf("word %d (bucket %d, want %d): %x -> %x", i, i/k.t.stride, k.b, before[i], after[i])
 					}
 				}
 				t.Fatal("a restart changed the probe table")
 			}
 			// A damaged index is repaired: an entry lost, a stale one.
-			row := tab.idx.table[int(b)*tableWords:]
-			row[0] = 0
-			_, stale := tableKey(c.l, colliding(c.l, c.bits, tableWays+4)[tableWays+3])
-			row[1] = stale
+			k.clear(0)
+			k.store(1, tab.idx.key(c.l, colliding(c.l, c.bits, tableWays+4)[tableWays+3]).e)
 			tab3 := newKernelTables(objs)
 			t.Cleanup(func() { _ = tab3.close() })
 			kr3, err := newRules(tab3)
@@ -132,14 +137,20 @@ func TestKernelIndexOverflow(t *testing.T) {
 			// Removals free places; the spilled prefixes take them.
 			for _, i := range []int{0, 2, len(ps) - 1, 5, 6} {
 				for _, r := range []*rules{kr3, mr} {
-					if err := r.remove(true, ps[i]); err != nil {
+					if err := r.remove(block, ps[i]); err != nil {
 						t.Fatal(err)
 					}
 				}
 				check("removed " + ps[i].String())
 			}
-			if n := len(tab3.idx.spill[b]); n != 0 || tab3.idx.table[int(b)*tableWords+tableWays] != 0 {
-				t.Fatalf("%d prefixes spilled, overflow %d after removals; want none", n, tab3.idx.table[int(b)*tableWords+tableWays])
+			// Left: 1, 3, 4, 7, 8; IPv6 rules with an expiry (4, 7) have
+			// no entry.
+			want := 0
+			if k.v6 {
+				want = 2
+			}
+			if n := len(tab3.idx.spill[k.spillKey()]); n != want || (*k.t.overflow(k.b) != 0) != (n > 0) {
+				t.Fatalf("%d prefixes spilled, overflow %d after removals; want %d", n, *k.t.overflow(k.b), want)
 			}
 		})
 	}

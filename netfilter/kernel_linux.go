@@ -401,7 +401,7 @@ func newKernelTables(objs *xdpObjects) *kernelTables {
 func (t *kernelTables) maps() []*ebpf.Map {
 	m := &t.objs.xdpMaps
 	return []*ebpf.Map{m.Allow4Hash, m.Allow4Lpm, m.Allow6Hash, m.Allow6Lpm, m.Block4Hash, m.Block4Lpm,
-		m.Block6Hash, m.Block6Lpm, m.Config, m.Counters, m.Ports, m.Sources, m.Summary, m.Ptable, m.Gates}
+		m.Block6Hash, m.Block6Lpm, m.Config, m.Counters, m.Ports, m.Sources, m.Summary, m.Ptable, m.Ptable6, m.Gates}
 }
 
 func (t *kernelTables) table(l list, lpm bool) *ebpf.Map {
@@ -468,14 +468,15 @@ func (t *kernelTables) updatePrefix(l list, lpm bool, p netip.Prefix, expires ui
 	if err != nil {
 		return err
 	}
+	expiry := func(q netip.Prefix) (uint64, bool) { return t.expiry(l, q) }
 	if !lpm && expires != 0 {
-		x.setExpires(l, p, expires)
+		x.setExpires(l, p, expires, expiry)
 	}
 	if err := t.table(l, lpm).Update(prefixKey(p), &xdpRule{Expires: expires}, ebpf.UpdateExist); err != nil {
 		return fmt.Errorf("update %s: %w", p, err)
 	}
 	if !lpm && expires == 0 {
-		x.setExpires(l, p, expires)
+		x.setExpires(l, p, expires, expiry)
 	}
 	return nil
 }

@@ -64,6 +64,17 @@ type xdpSummaryWord struct {
 	Mask [8]uint8
 }
 
+type xdpTable6Bucket struct {
+	_     structs.HostLayout
+	Entry [7]struct {
+		_  structs.HostLayout
+		Hi uint64
+		Lo uint64
+	}
+	Spare    uint64
+	Overflow uint64
+}
+
 type xdpTableBucket struct {
 	_        structs.HostLayout
 	Entry    [7]uint64
@@ -87,6 +98,7 @@ const (
 	xdpMapGates      = "gates"
 	xdpMapPorts      = "ports"
 	xdpMapPtable     = "ptable"
+	xdpMapPtable6    = "ptable6"
 	xdpMapSources    = "sources"
 	xdpMapSummary    = "summary"
 	xdpProgWedgeXdp  = "wedge_xdp"
@@ -154,6 +166,7 @@ type xdpMapSpecs struct {
 	Gates      *ebpf.MapSpec `ebpf:"gates"`
 	Ports      *ebpf.MapSpec `ebpf:"ports"`
 	Ptable     *ebpf.MapSpec `ebpf:"ptable"`
+	Ptable6    *ebpf.MapSpec `ebpf:"ptable6"`
 	Sources    *ebpf.MapSpec `ebpf:"sources"`
 	Summary    *ebpf.MapSpec `ebpf:"summary"`
 }
@@ -197,6 +210,7 @@ type xdpMaps struct {
 	Gates      *ebpf.Map `ebpf:"gates"`
 	Ports      *ebpf.Map `ebpf:"ports"`
 	Ptable     *ebpf.Map `ebpf:"ptable"`
+	Ptable6    *ebpf.Map `ebpf:"ptable6"`
 	Sources    *ebpf.Map `ebpf:"sources"`
 	Summary    *ebpf.Map `ebpf:"summary"`
 }
@@ -216,6 +230,7 @@ func (m *xdpMaps) Close() error {
 		m.Gates,
 		m.Ports,
 		m.Ptable,
+		m.Ptable6,
 		m.Sources,
 		m.Summary,
 	)

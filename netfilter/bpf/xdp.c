@@ -26,12 +26,12 @@
  * (CLOCK_MONOTONIC, as bpf_ktime_get_ns); an expired rule does not match.
  *
  * The hash maps are the record; what the program probes is an index of
- * them kept by Go in two arrays, because a kernel hash lookup costs more
- * than the whole of a trivial XDP program: the probe table, an open hash
- * of 7-entry buckets in an array (an IPv4 entry is the key itself, an IPv6
- * entry a fingerprint that the hash map confirms), and for IPv4 a bitmap of
- * the /24s that trie prefixes overlap, which gates the trie more finely
- * than the summary. Both apply once SLOT_TABLE says Go keeps them.
+ * them that Go keeps in arrays, because a kernel hash lookup costs more
+ * than the whole of a trivial XDP program: the probe tables, open hashes
+ * of 7-entry buckets holding the keys, and the gates, bitmaps of the
+ * address blocks (IPv4 /24s, IPv6 /32s) that trie prefixes overlap, which
+ * gate the tries more finely than the summary. They apply once SLOT_TABLE
+ * says Go keeps them.
  *
  * Token buckets are GCRA: one timestamp per bucket, the theoretical arrival
  * time (TAT) of the next packet. A packet at time now conforms when
@@ -225,43 +225,69 @@ struct {
 } summary SEC(".maps");
 
 /*
- * The probe table: per list, 2^TABLE_BITS* buckets of 7 entries and an
- * overflow word. An entry for a prefix of a hash slot lies in the bucket of
- * its key, in any free place (0); a lookup reads all seven, so that an
- * entry present throughout a lookup is always seen, whatever Go writes to
- * the other places meanwhile. The overflow word is not 0 when a prefix of the bucket is
- * in the hash map only (the bucket was full): a lookup that misses the
- * entries then probes the hash map. Go writes each word atomically (it
- * maps the array), in an order that never hides an entry from a lookup.
+ * The probe tables: per list, 2^TABLE*_BITS_* buckets of 7 entries and an
+ * overflow word, ptable for IPv4, ptable6 for IPv6. An entry for a prefix
+ * of a hash slot lies in the bucket of its key, in any free place (0); a
+ * lookup reads all seven, so that an entry present throughout a lookup is
+ * always seen, whatever Go writes to the other places meanwhile. The
+ * overflow word is not 0 when a prefix of the bucket is in the hash map
+ * only: the bucket was full, or the prefix cannot have an entry. A lookup
+ * that misses the entries then probes the hash map. Go writes each word
+ * atomically (it maps the arrays), in an order that never hides an entry
+ * from a lookup.
  *
  * IPv4 entry: the key, (prefix length << 32 | address in host order),
- * with ENTRY_EXPIRES set when the rule has an expiry, which the hash map
- * holds. IPv6 entry: a 64-bit fingerprint of the key, odd, confirmed in
- * the hash map.
+ * with ENTRY_EXPIRES when the rule has an expiry, which the hash map holds.
+ * IPv6 entry: two words, the address's first half, then the second half
+ * (/128) or TAG64, TAG48; never for a rule with an expiry, a first half of
+ * 0, or a /128 whose second half is a tag (those are in the hash map only).
+ * Go writes the second word before the first and clears the first before
+ * the second, and a lookup reads the first, the second, then the first
+ * again: on CPUs that keep the order of stores and of loads (x86, s390),
+ * a lookup racing a change of the place sees the old entry, the new one or
+ * neither, never half of each.
  */
 #define TABLE_WAYS 7
 #define TABLE_BITS_ALLOW 12
 #define TABLE_BITS_BLOCK 16
+#define TABLE6_BITS_ALLOW 12
+#define TABLE6_BITS_BLOCK 15
 #define ENTRY_EXPIRES (1ULL << 40)
-#define TABLE_BASE_ALLOW4 0
-#define TABLE_BASE_BLOCK4 (1 << TABLE_BITS_ALLOW)
-#define TABLE_BASE_ALLOW6 (TABLE_BASE_BLOCK4 + (1 << TABLE_BITS_BLOCK))
-#define TABLE_BASE_BLOCK6 (TABLE_BASE_ALLOW6 + (1 << TABLE_BITS_ALLOW))
-#define TABLE_BUCKETS (TABLE_BASE_BLOCK6 + (1 << TABLE_BITS_BLOCK))
+#define TAG64 0xffffffffffffff40ULL
+#define TAG48 0xffffffffffffff30ULL
 
 struct table_bucket {
 	__u64 entry[TABLE_WAYS];
 	__u64 overflow;
 };
 
+struct entry6 {
+	__u64 hi, lo;
+};
+
+struct table6_bucket {
+	struct entry6 entry[TABLE_WAYS];
+	__u64 spare;
+	__u64 overflow;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, TABLE_BUCKETS);
+	__uint(max_entries, (1 << TABLE_BITS_ALLOW) + (1 << TABLE_BITS_BLOCK));
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct table_bucket);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ptable SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, (1 << TABLE6_BITS_ALLOW) + (1 << TABLE6_BITS_BLOCK));
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct table6_bucket);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ptable6 SEC(".maps");
 
 /*
  * The gates of the tries, a bit per address block, per list: for IPv4 per
@@ -360,12 +386,18 @@ static __always_inline __u32 bucket6(const __be32 *addr)
 }
 
 /*
- * probe looks up a key in bucket idx of the probe table: 1 when an entry is
- * the key, 0 when no entry can be, and -1 when the hash map must say (an
- * entry that is the key with ENTRY_EXPIRES, or a bucket that overflowed).
+ * probe4 looks up the IPv4 prefix (len, addr in host order) in its bucket
+ * of the probe table: 1 when an entry is its key, 0 when no entry can be,
+ * -1 when the hash map must say (an entry with ENTRY_EXPIRES, or a bucket
+ * that overflowed).
  */
-static __always_inline int probe(__u32 idx, __u64 key)
+#define GOLDEN 0x9E3779B97F4A7C15ULL
+
+static __always_inline int probe4(__u32 list, __u32 len, __u32 addr)
 {
+	__u64 key = (__u64)len << 32 | addr;
+	__u32 idx = list == LIST_ALLOW4 ? (__u32)((key * GOLDEN) >> (64 - TABLE_BITS_ALLOW))
+				      : (1 << TABLE_BITS_ALLOW) + (__u32)((key * GOLDEN) >> (64 - TABLE_BITS_BLOCK));
 	struct table_bucket *b = bpf_map_lookup_elem(&ptable, &idx);
 
 	if (!b)
@@ -380,16 +412,6 @@ static __always_inline int probe(__u32 idx, __u64 key)
 			return -1;
 	}
 	return b->overflow ? -1 : 0;
-}
-
-#define GOLDEN 0x9E3779B97F4A7C15ULL
-
-/* probe4 is probe for the IPv4 prefix (len, addr in host order). */
-static __always_inline int probe4(__u32 base, __u32 bits, __u32 len, __u32 addr)
-{
-	__u64 key = (__u64)len << 32 | addr;
-
-	return probe(base + (__u32)((key * GOLDEN) >> (64 - bits)), key);
 }
 
 /* gated reports whether bit of the gates is set. */
@@ -411,8 +433,6 @@ static __always_inline int hash4(void *hash, __u32 len, __be32 addr, __u64 *t)
 
 static __always_inline int match4(void *hash, void *lpm, __u32 list, __u8 mask, __be32 addr, __u64 *t)
 {
-	__u32 base = list == LIST_ALLOW4 ? TABLE_BASE_ALLOW4 : TABLE_BASE_BLOCK4;
-	__u32 bits = list == LIST_ALLOW4 ? TABLE_BITS_ALLOW : TABLE_BITS_BLOCK;
 	__u32 host = bpf_ntohl(addr);
 	__u8 table = mask & SLOT_TABLE;
 	__u8 always = mask & SLOT_SHORT;
@@ -424,17 +444,17 @@ static __always_inline int match4(void *hash, void *lpm, __u32 list, __u8 mask, 
 	mask = slots(list, host >> 16, mask);
 
 	if (mask & SLOT_0) {
-		hit = table ? probe4(base, bits, 32, host) : -1;
+		hit = table ? probe4(list, 32, host) : -1;
 		if (hit > 0 || (hit < 0 && hash4(hash, 32, addr, t)))
 			return 1;
 	}
 	if (mask & SLOT_1) {
-		hit = table ? probe4(base, bits, 24, host & 0xffffff00) : -1;
+		hit = table ? probe4(list, 24, host & 0xffffff00) : -1;
 		if (hit > 0 || (hit < 0 && hash4(hash, 24, addr & bpf_htonl(0xffffff00), t)))
 			return 1;
 	}
 	if (mask & SLOT_2) {
-		hit = table ? probe4(base, bits, 16, host & 0xffff0000) : -1;
+		hit = table ? probe4(list, 16, host & 0xffff0000) : -1;
 		if (hit > 0 || (hit < 0 && hash4(hash, 16, addr & bpf_htonl(0xffff0000), t)))
 			return 1;
 	}
@@ -449,33 +469,58 @@ static __always_inline int match4(void *hash, void *lpm, __u32 list, __u8 mask, 
 }
 
 /*
- * fingerprint6 returns the fingerprint of an IPv6 key (odd, so never 0, and
- * never with ENTRY_EXPIRES), whose top bits are its bucket in the probe
- * table. a and b are the address's
- * halves in host order, masked to the prefix length len.
+ * bucket6of returns the bucket in the IPv6 probe table of the prefix
+ * (len, a:b), the address's halves in host order, masked.
  */
-static __always_inline __u64 fingerprint6(__u64 a, __u64 b, __u32 len)
+static __always_inline __u32 bucket6of(__u32 list, __u64 a, __u64 b, __u32 len)
 {
 	__u64 x = (a ^ ((__u64)len << 56)) * GOLDEN;
 
 	x = (x ^ (x >> 29) ^ b) * 0xBF58476D1CE4E5B9ULL;
 	x ^= x >> 32;
-	return ((x * GOLDEN) | 1) & ~ENTRY_EXPIRES;
+	x *= GOLDEN;
+	return list == LIST_ALLOW6 ? (__u32)(x >> (64 - TABLE6_BITS_ALLOW))
+				   : (1 << TABLE6_BITS_ALLOW) + (__u32)(x >> (64 - TABLE6_BITS_BLOCK));
 }
 
-static __always_inline int probe6(__u32 base, __u32 bits, __u64 a, __u64 b, __u32 len)
+/* probe6 is probe4 for the IPv6 prefix (len, hi:lo), whose entry is (hi, w). */
+static __always_inline int probe6(__u32 list, __u64 hi, __u64 lo, __u32 len, __u64 w)
 {
-	__u64 fp = fingerprint6(a, b, len);
+	__u32 idx = bucket6of(list, hi, lo, len);
+	struct table6_bucket *b;
 
-	return probe(base + (__u32)(fp >> (64 - bits)), fp);
+	if (!hi)
+		return -1; /* never in the table */
+	b = bpf_map_lookup_elem(&ptable6, &idx);
+	if (!b)
+		return -1;
+#pragma unroll
+	for (int i = 0; i < TABLE_WAYS; i++) {
+		if (*(volatile __u64 *)&b->entry[i].hi == hi && *(volatile __u64 *)&b->entry[i].lo == w &&
+		    *(volatile __u64 *)&b->entry[i].hi == hi)
+			return 1;
+	}
+	return b->overflow ? -1 : 0;
+}
+
+static __always_inline int hash6(void *hash, __u32 len, const __be32 *addr, __u64 *t)
+{
+	struct prefix6 k = {.prefixlen = len};
+	struct rule *r;
+
+	k.addr[0] = addr[0];
+	k.addr[1] = len == 48 ? addr[1] & bpf_htonl(0xffff0000) : addr[1];
+	k.addr[2] = len == 128 ? addr[2] : 0;
+	k.addr[3] = len == 128 ? addr[3] : 0;
+	r = bpf_map_lookup_elem(hash, &k);
+	return r && live(r, t);
 }
 
 static __always_inline int match6(void *hash, void *lpm, __u32 list, __u8 mask, const __be32 *addr, __u64 *t)
 {
-	__u32 base = list == LIST_ALLOW6 ? TABLE_BASE_ALLOW6 : TABLE_BASE_BLOCK6;
-	__u32 bits = list == LIST_ALLOW6 ? TABLE_BITS_ALLOW : TABLE_BITS_BLOCK;
 	__u64 hi = (__u64)bpf_ntohl(addr[0]) << 32 | bpf_ntohl(addr[1]);
 	__u64 lo = (__u64)bpf_ntohl(addr[2]) << 32 | bpf_ntohl(addr[3]);
+	__u64 hi48 = hi & 0xffffffffffff0000ULL;
 	__u8 table = mask & SLOT_TABLE;
 	/* A prefix of /32 to /47 in the trie, none shorter: the /32 gate. */
 	__u8 mid = table && (mask & (SLOT_SHORT | SLOT_SHORTER)) == SLOT_SHORT;
@@ -483,37 +528,23 @@ static __always_inline int match6(void *hash, void *lpm, __u32 list, __u8 mask, 
 		     (__u32)(((hi >> 32) * GOLDEN) >> (64 - GATE_BITS6));
 	struct prefix6 k;
 	struct rule *r;
+	int hit;
 
 	mask = slots(list, bucket6(addr), mid ? mask & ~SLOT_SHORT : mask);
 
-	if ((mask & SLOT_0) && (!table || probe6(base, bits, hi, lo, 128))) {
-		k.prefixlen = 128;
-		k.addr[0] = addr[0];
-		k.addr[1] = addr[1];
-		k.addr[2] = addr[2];
-		k.addr[3] = addr[3];
-		r = bpf_map_lookup_elem(hash, &k);
-		if (r && live(r, t))
+	if (mask & SLOT_0) {
+		hit = table ? probe6(list, hi, lo, 128, lo) : -1;
+		if (hit > 0 || (hit < 0 && hash6(hash, 128, addr, t)))
 			return 1;
 	}
-	if ((mask & SLOT_1) && (!table || probe6(base, bits, hi, 0, 64))) {
-		k.prefixlen = 64;
-		k.addr[0] = addr[0];
-		k.addr[1] = addr[1];
-		k.addr[2] = 0;
-		k.addr[3] = 0;
-		r = bpf_map_lookup_elem(hash, &k);
-		if (r && live(r, t))
+	if (mask & SLOT_1) {
+		hit = table ? probe6(list, hi, 0, 64, TAG64) : -1;
+		if (hit > 0 || (hit < 0 && hash6(hash, 64, addr, t)))
 			return 1;
 	}
-	if ((mask & SLOT_2) && (!table || probe6(base, bits, hi & 0xffffffffffff0000ULL, 0, 48))) {
-		k.prefixlen = 48;
-		k.addr[0] = addr[0];
-		k.addr[1] = addr[1] & bpf_htonl(0xffff0000);
-		k.addr[2] = 0;
-		k.addr[3] = 0;
-		r = bpf_map_lookup_elem(hash, &k);
-		if (r && live(r, t))
+	if (mask & SLOT_2) {
+		hit = table ? probe6(list, hi48, 0, 48, TAG48) : -1;
+		if (hit > 0 || (hit < 0 && hash6(hash, 48, addr, t)))
 			return 1;
 	}
 	if ((mask & SLOT_LPM) || (mid && gated(gate))) {
