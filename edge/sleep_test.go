@@ -49,6 +49,8 @@ func TestSleepingGuest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer guest.Release()
+	defer hello.Release()
 	var workers []*scheduler.Worker
 	for _, w := range []struct {
 		tenant, name string
@@ -60,6 +62,7 @@ func TestSleepingGuest(t *testing.T) {
 		{"sleepy", "short", guest, api.Limits{CPUMillis: 2000, WallMillis: 500}},
 		{"good", "hello", hello, api.Limits{}},
 	} {
+		w.m.Acquire() // the worker takes this reference over
 		sw, err := s.NewWorker(ctx, w.tenant, w.name, 1, w.m, w.limits, []string{"NAME=" + w.name}, nil)
 		if err != nil {
 			t.Fatal(err)
