@@ -196,6 +196,38 @@ func TestFresh(t *testing.T) {
 	wg.Wait()
 }
 
+// TestFreshRandom: every request starts from the same image, yet the Go
+// runtime's generator (math/rand, math/rand/v2, map iteration order) draws
+// different numbers in each: the SDK re-seeds it per request.
+func TestFreshRandom(t *testing.T) {
+	srv, _, w := newEdgeWorker(t, edge.Config{}, api.Limits{}, scheduler.Config{})
+	const n = 12
+	seen := [3]map[string]bool{{}, {}, {}}
+	for range n {
+		_, got := do(t, srv, "GET", host, "/rand", nil)
+		f := strings.Fields(got)
+		if len(f) != 3 {
+			t.Fatalf("/rand: %q", got)
+		}
+		for i, v := range f {
+			seen[i][v] = true
+		}
+	}
+	if _, reused := w.Stats(); reused == 0 {
+		t.Error("no request was served by a pooled instance: the image was not exercised")
+	}
+	for i, what := range []string{"math/rand.Int63", "math/rand/v2.Uint64"} {
+		if len(seen[i]) != n {
+			t.Errorf("%s: %d distinct values in %d requests", what, len(seen[i]), n)
+		}
+	}
+	// 16 keys, a random starting point: a frozen generator starts every
+	// request at the same one.
+	if len(seen[2]) < 2 {
+		t.Errorf("map iteration started at the same key in all %d requests", n)
+	}
+}
+
 func TestLogs(t *testing.T) {
 	srv, logs := newEdge(t, edge.Config{}, api.Limits{})
 	if _, got := do(t, srv, "GET", host, "/log", nil); got != "logged\n" {

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	goruntime "runtime"
@@ -61,6 +63,19 @@ func serve(w http.ResponseWriter, r *http.Request) {
 		// n bytes in one go, streamed past the SDK's buffer.
 		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
 		w.Write([]byte(strings.Repeat("y", n)))
+	case "/rand":
+		// What the runtime's generator gives: math/rand, math/rand/v2 and
+		// a map's iteration order.
+		m := map[int]bool{}
+		for i := range 16 {
+			m[i] = true
+		}
+		first := -1
+		for k := range m {
+			first = k
+			break
+		}
+		fmt.Fprintf(w, "%d %d %d\n", mrand.Int63(), rand.Uint64(), first)
 	case "/sleep":
 		// Sleeps ms milliseconds (WASI poll_oneoff on a clock), then
 		// answers with the environment variable key, if any.

@@ -124,17 +124,20 @@ func (wasmHost) kvList(ns, prefix, buf []byte) int32 {
 //
 //go:wasmexport wedge_handle
 func wedgeHandle() {
+	reseed()
 	serve(wasmHost{})
 }
 
 // wedgePrepare is called by the host once, after initialisation and before
 // the worker's state is captured as its image. It collects init's garbage
 // (otherwise every request, starting from the same heap, would pay for the
-// same collection) and then warms the SDK up (see warmUp). Neither touches
-// the worker's own state.
+// same collection), warms the SDK up (see warmUp) and finds the runtime's
+// random generator, which every request re-seeds (see reseed). None of
+// this touches the worker's own state.
 //
 //go:wasmexport wedge_prepare
 func wedgePrepare() {
 	runtime.GC()
 	warmUp()
+	locateRand()
 }
