@@ -289,13 +289,14 @@ Exit status:
   %d  the operation failed: the API refused it or could not be reached, the
      build failed, no such worker, key or version, the token is not accepted
   %d  bad command line, or missing configuration (no tenant, say)
+  %d  deploy --wait: deployed, but not every live node served it in time
 
 More:
   wedge help <command>   a command's usage, as 'wedge <command> -h'
   wedge completion bash  shell completion (see 'wedge completion -h')
   README.md (quickstart, API, wedge.toml), docs/abi.md (the guest ABI) and
   RATIONALE.md in the repository: https://github.com/wedgeworks/wedge
-`, DefaultAPI, file, ExitOK, ExitFailed, ExitUsage)
+`, DefaultAPI, file, ExitOK, ExitFailed, ExitUsage, ExitNotEverywhere)
 }
 
 // usage describes one command for its -h output and its usage errors.
