@@ -20,6 +20,9 @@ const (
 	CodeRateLimited  Code = "rate-limited"
 	CodeBodyTooLarge Code = "body-too-large"
 	CodeBadRequest   Code = "bad-request"
+	// CodeTooEarly: a request that came in HTTP/3 0-RTT data and may not
+	// (only GET and HEAD without a body may).
+	CodeTooEarly Code = "too-early"
 
 	// Control-plane codes.
 	CodeUnauthorized  Code = "unauthorized"
@@ -57,6 +60,8 @@ func (c Code) Status() int {
 		return http.StatusForbidden
 	case CodeConflict:
 		return http.StatusConflict
+	case CodeTooEarly:
+		return http.StatusTooEarly
 	}
 	return http.StatusInternalServerError
 }

@@ -160,16 +160,12 @@ func emptyBody(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
-// codeTooEarly is the Wedge-Error code of a request refused because it
-// came in 0-RTT data.
-const codeTooEarly = "too-early"
-
 func tooEarly(w http.ResponseWriter) {
 	h := w.Header()
-	h.Set(api.HeaderError, codeTooEarly)
+	h.Set(api.HeaderError, string(api.CodeTooEarly))
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusTooEarly)
-	io.WriteString(w, "wedge: "+codeTooEarly+": only GET and HEAD without a body may be sent in 0-RTT data; send it again after the handshake\n")
+	w.WriteHeader(api.CodeTooEarly.Status())
+	io.WriteString(w, "wedge: "+string(api.CodeTooEarly)+": only GET and HEAD without a body may be sent in 0-RTT data; send it again after the handshake\n")
 }

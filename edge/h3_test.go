@@ -9,6 +9,8 @@ import (
 	goruntime "runtime"
 	"strings"
 	"testing"
+
+	"github.com/wedgeworks/wedge/api"
 )
 
 // TestEarlyDataMethods: of the requests that came in 0-RTT data (the
@@ -42,7 +44,7 @@ func TestEarlyDataMethods(t *testing.T) {
 		if w.Code != c.status || early != c.early {
 			t.Errorf("%s body %q handshake complete %v: %d, Early-Data %q; want %d, %q", c.method, c.body, c.complete, w.Code, early, c.status, c.early)
 		}
-		if w.Code == 425 && w.Header().Get("Wedge-Error") != codeTooEarly {
+		if w.Code == 425 && w.Header().Get("Wedge-Error") != string(api.CodeTooEarly) {
 			t.Errorf("%s: 425 without Wedge-Error: too-early", c.method)
 		}
 	}
