@@ -113,16 +113,9 @@ func (m *Module) reload(ctx context.Context) error {
 	if m.compiled != nil {
 		return nil // another request reloaded it
 	}
-	src := m.source
-	if src == nil {
-		b, err := os.ReadFile(m.sourcePath)
-		if err != nil {
-			return fmt.Errorf("reload compiled code: %w", err)
-		}
-		if sha256.Sum256(b) != m.sourceSum {
-			return fmt.Errorf("reload compiled code: %s was changed", m.sourcePath)
-		}
-		src = b
+	src, err := m.readSource()
+	if err != nil {
+		return fmt.Errorf("reload compiled code: %w", err)
 	}
 	// The work is shared by every request waiting for this module: a
 	// canceled one must not abort it.
@@ -133,6 +126,23 @@ func (m *Module) reload(ctx context.Context) error {
 	m.keep(cm)
 	m.r.reloads.Add(1)
 	return nil
+}
+
+// readSource returns what Compile compiled: the instrumented module, kept
+// in memory or in a file beside wazero's cache (see saveSource). m.codeMu
+// is held.
+func (m *Module) readSource() ([]byte, error) {
+	if m.source != nil {
+		return m.source, nil
+	}
+	b, err := os.ReadFile(m.sourcePath)
+	if err != nil {
+		return nil, err
+	}
+	if sha256.Sum256(b) != m.sourceSum {
+		return nil, fmt.Errorf("%s was changed", m.sourcePath)
+	}
+	return b, nil
 }
 
 // evict closes m's compiled code if no instantiation uses it now. It

@@ -20,6 +20,13 @@
 // guest (WithCloseOnContextDone). Errors come back as *api.Error with the
 // Wedge-Error code that fits: worker-trap, wall-time, memory-limit.
 //
+// With Config.InterpretFirst (wedge dev), Compile compiles for wazero's
+// interpreter instead, in a tenth of the time, and the compiler's code
+// replaces it in the background once the module is put to use (see
+// interpret.go): the same semantics and limits, interpreted until then.
+// Module.WaitCompiled waits for it; Runtime.PauseCompiling holds those
+// compilations back while the CPU is needed elsewhere.
+//
 // The host functions themselves live elsewhere (package hostapi): a Runtime
 // instantiates every HostModule given in its Config, and host functions find
 // their per-request state in the context passed to Run.

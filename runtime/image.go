@@ -71,13 +71,15 @@ func (m *Module) NewImage(ctx context.Context, cfg ImageConfig) (*Image, error) 
 	}
 	img := &Image{m: m, env: cfg.Env, limit: limit}
 	img.base = moduleConfig(cfg.Env)
-	if !m.resettable || cfg.Fresh {
-		return img, nil
+	if m.resettable && !cfg.Fresh {
+		if err := img.capture(ctx, cfg.Log); err != nil {
+			m.Release()
+			return nil, err
+		}
 	}
-	if err := img.capture(ctx, cfg.Log); err != nil {
-		m.Release()
-		return nil, err
-	}
+	// Once it is put to use: the compilation must not slow the
+	// interpreted start-up it is meant to shorten.
+	m.upgrade()
 	return img, nil
 }
 

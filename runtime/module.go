@@ -52,7 +52,14 @@ type Module struct {
 	sourcePath string
 	sourceSum  [sha256.Size]byte
 	lastUse    atomic.Int64  // the runtime's clock at the last use
-	gen        atomic.Uint64 // counts evictions: instances made before one are stale
+	gen        atomic.Uint64 // counts evictions and upgrades: instances made before one are stale
+
+	// The compilation for the compiler in the background, while the
+	// module runs interpreted (interpret.go). Lock order: upMu, codeMu.
+	upMu     sync.Mutex
+	upCancel context.CancelFunc // of the compilation running; nil when none
+	upWanted bool               // the module was put to use: it should be compiled
+	upDone   chan struct{}      // closed once an interpreted module runs compiled code; nil if never interpreted
 }
 
 // SHA256 is the module's SHA-256, lower-case hex.
@@ -80,6 +87,7 @@ func (m *Module) Release() {
 	switch n := m.refs.Add(-1); {
 	case n == 0:
 		m.idleSince.Store(time.Now().UnixNano())
+		m.stopUpgrade() // nothing uses it: spare the CPU
 	case n < 0:
 		panic("runtime: Module released more often than acquired")
 	}
@@ -138,6 +146,7 @@ func (m *Module) Run(ctx context.Context, cfg RunConfig) (Result, error) {
 		// panic (an index out of range) in InstantiateModule.
 		return res, api.NewError(api.CodeMemoryLimit, "the worker's initial memory is larger than its memory limit", nil)
 	}
+	m.upgrade() // see Config.InterpretFirst
 	mem := &memory{limit: limit}
 	ctx = experimental.WithMemoryAllocator(ctx, mem)
 
