@@ -31,6 +31,7 @@ import (
 	"github.com/wedgeworks/wedge/control"
 	"github.com/wedgeworks/wedge/edge"
 	"github.com/wedgeworks/wedge/hostapi"
+	"github.com/wedgeworks/wedge/runtime"
 	"github.com/wedgeworks/wedge/scheduler"
 	"github.com/wedgeworks/wedge/store"
 	"github.com/wedgeworks/wedge/tail"
@@ -58,11 +59,21 @@ wedge serve refuses them unless its --egress-allow names them. Responses
 carry Server-Timing. Each request is logged on stdout: method, path,
 status, wall time and CPU time, then the lines the worker logged.
 
+A build is served within moments of the save: interpreted at first, while
+the compiler works on it in the background (a second or two for a Go
+worker), then compiled, as in production. Interpreted requests behave
+the same, only slower, under the same limits: one that passes interpreted
+passes deployed, and its log line says "(interpreted)".
+
 Flags:
 `
 
 // devTenant is the tenant the dev server deploys into.
 const devTenant = "dev"
+
+// devDebounce is how long after a change to the project the build starts,
+// unless another change comes first.
+const devDebounce = 25 * time.Millisecond
 
 // devEgress is what the worker's fetch may reach in dev besides public
 // addresses: this machine.
@@ -120,6 +131,11 @@ type devServer struct {
 	buildErr atomic.Pointer[string] // the last build's error, nil when it succeeded
 	mu       sync.Mutex             // one build at a time
 	outMu    sync.Mutex             // one request's lines at a time
+	stopWait context.CancelFunc     // ends the wait for the served version's compiled code; under mu
+	// compiledSince holds, for each version deployed, when it began to
+	// run compiled code: zero while it runs interpreted (see
+	// runtime.Config.InterpretFirst). Under outMu.
+	compiledSince map[int]time.Time
 }
 
 func (d *devServer) run(ctx context.Context) error {
@@ -144,6 +160,10 @@ func (d *devServer) run(ctx context.Context) error {
 	d.h, err = newHost(ctx, hostConfig{
 		dataDir: filepath.Join(d.dir, ".wedge"), serverTiming: true, log: d.log,
 		egressAllow: devEgress, control: true, adminToken: d.token, stderr: d.errOut,
+		// A build is served interpreted until the compiler is done with
+		// it, in the background: a reload waits for the build and the
+		// interpreter (~0.25 s for a Go worker), not the compiler (~2 s).
+		interpret: true,
 	})
 	if err != nil {
 		ln.Close()
@@ -195,8 +215,11 @@ func (d *devServer) run(ctx context.Context) error {
 func (d *devServer) rebuild(ctx context.Context) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// The compiler's work on the version served now waits: the build and
+	// the interpreted start of the next one need the CPU more.
+	defer d.h.rt.PauseCompiling()()
 	start := time.Now()
-	version, err := d.deploy(ctx)
+	dep, err := d.deploy(ctx)
 	if err != nil {
 		msg := err.Error()
 		d.buildErr.Store(&msg)
@@ -206,41 +229,96 @@ func (d *devServer) rebuild(ctx context.Context) {
 		return
 	}
 	d.buildErr.Store(nil)
+	took := time.Since(start)
+	// The version served before is replaced: stop waiting for its code,
+	// so that the runtime may stop compiling it.
+	if d.stopWait != nil {
+		d.stopWait()
+		d.stopWait = nil
+	}
+	note := ""
 	d.outMu.Lock()
-	fmt.Fprintf(d.out, "wedge dev: built and loaded %s (version %d) in %s\n", d.name, version, time.Since(start).Round(time.Millisecond))
+	if d.compiledSince == nil {
+		d.compiledSince = make(map[int]time.Time)
+	}
+	d.compiledSince[dep.version] = start
+	if dep.module != nil {
+		note = "; interpreted until compiled"
+		d.compiledSince[dep.version] = time.Time{}
+		wctx, cancel := context.WithCancel(ctx)
+		d.stopWait = cancel
+		go d.reportCompiled(wctx, dep, start)
+	}
+	fmt.Fprintf(d.out, "wedge dev: built and loaded %s (version %d) in %s (build %s, deploy %s%s)\n", d.name, dep.version,
+		took.Round(time.Millisecond), dep.build.Round(time.Millisecond), (took - dep.build).Round(time.Millisecond), note)
 	d.outMu.Unlock()
+}
+
+// reportCompiled notes when the version deployed runs compiled code,
+// unless another version replaces it first (ctx is canceled).
+func (d *devServer) reportCompiled(ctx context.Context, dep deployed, start time.Time) {
+	defer dep.module.Release()
+	if dep.module.WaitCompiled(ctx) != nil {
+		return
+	}
+	d.outMu.Lock()
+	d.compiledSince[dep.version] = time.Now()
+	fmt.Fprintf(d.out, "wedge dev: version %d runs compiled code now, %s after its build began\n", dep.version, time.Since(start).Round(time.Millisecond))
+	d.outMu.Unlock()
+}
+
+// ranInterpreted reports whether the request of ev ran on the interpreter:
+// its version's compiled code was not ready when it started. A version not
+// yet recorded is being deployed, which serves it before the deploy
+// returns: interpreted, as every build is at first unless it cannot be
+// instrumented. outMu is held.
+func (d *devServer) ranInterpreted(ev tail.Event) bool {
+	compiled, ok := d.compiledSince[ev.Version]
+	return !ok || compiled.IsZero() || ev.Time.Before(compiled)
+}
+
+// deployed is what a build deployed.
+type deployed struct {
+	version int
+	build   time.Duration // how long the build took
+	// module, when the runtime runs it interpreted until its compiled
+	// code is ready; the caller must release it.
+	module *runtime.Module
 }
 
 // deploy builds the project and deploys the module through the control
 // plane's API handler, which validates its settings against the caps,
 // compiles it and returns once the edge serves it.
-func (d *devServer) deploy(ctx context.Context) (int, error) {
+func (d *devServer) deploy(ctx context.Context) (deployed, error) {
+	var dep deployed
 	cfg, err := cli.LoadConfig(d.dir)
 	if err != nil {
-		return 0, err
+		return dep, err
 	}
 	if cfg.Name != d.name {
-		return 0, fmt.Errorf("wedge.toml: the name changed from %q to %q: restart wedge dev", d.name, cfg.Name)
+		return dep, fmt.Errorf("wedge.toml: the name changed from %q to %q: restart wedge dev", d.name, cfg.Name)
 	}
 	var buildLog strings.Builder
+	start := time.Now()
 	path, err := cli.Build(ctx, d.dir, &buildLog, &buildLog)
+	dep.build = time.Since(start)
 	if err != nil {
 		if buildLog.Len() > 0 {
-			return 0, fmt.Errorf("%w\n%s", err, buildLog.String())
+			return dep, fmt.Errorf("%w\n%s", err, buildLog.String())
 		}
-		return 0, err
+		return dep, err
 	}
 	wasm, err := os.ReadFile(path)
 	if err != nil {
-		return 0, err
+		return dep, err
 	}
 	body, contentType, err := uploadBody(wasm, cfg.Settings())
 	if err != nil {
-		return 0, err
+		return dep, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "/v1/tenants/"+devTenant+"/workers/"+d.name, bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return dep, err
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Authorization", "Bearer "+d.token)
@@ -249,15 +327,25 @@ func (d *devServer) deploy(ctx context.Context) (int, error) {
 	if rec.status/100 != 2 {
 		var eb api.ErrorBody
 		if json.Unmarshal(rec.body.Bytes(), &eb) == nil && eb.Error.Message != "" {
-			return 0, fmt.Errorf("the deploy was refused, as wedge deploy's would be: %s (%s)", eb.Error.Message, eb.Error.Code)
+			return dep, fmt.Errorf("the deploy was refused, as wedge deploy's would be: %s (%s)", eb.Error.Message, eb.Error.Code)
 		}
-		return 0, fmt.Errorf("the deploy was refused: HTTP %d %s", rec.status, strings.TrimSpace(rec.body.String()))
+		return dep, fmt.Errorf("the deploy was refused: HTTP %d %s", rec.status, strings.TrimSpace(rec.body.String()))
 	}
 	var res api.DeployResult
 	if err := json.Unmarshal(rec.body.Bytes(), &res); err != nil {
-		return 0, fmt.Errorf("the deploy's answer: %w", err)
+		return dep, fmt.Errorf("the deploy's answer: %w", err)
 	}
-	return res.Version, nil
+	dep.version = res.Version
+	// The module the deploy compiled, from the runtime's table (the same
+	// bytes give the same module): is it interpreted for now?
+	if m, err := d.h.rt.Compile(ctx, wasm); err == nil {
+		if m.Interpreted() {
+			dep.module = m
+		} else {
+			m.Release()
+		}
+	}
+	return dep, nil
 }
 
 // uploadBody is the multipart/form-data body of a deploy, as wedge deploy
@@ -354,11 +442,13 @@ func (d *devServer) watch(ctx context.Context, w *fsnotify.Watcher) {
 			if !relevant(ev.Name) || d.isOutput(ev.Name) {
 				continue
 			}
-			// Editors write in bursts: build once the burst is over.
+			// Editors write in bursts (truncate and write, or write a
+			// temporary file and rename it), microseconds apart: build
+			// once the burst is over.
 			if timer != nil {
 				timer.Stop()
 			}
-			timer = time.AfterFunc(50*time.Millisecond, func() { d.rebuild(ctx) })
+			timer = time.AfterFunc(devDebounce, func() { d.rebuild(ctx) })
 		}
 	}
 }
@@ -425,6 +515,11 @@ func (d *devServer) printRequests(sub *tail.Sub) {
 		if ev.Code != "" {
 			fmt.Fprintf(&b, " (Wedge-Error: %s)", ev.Code)
 		}
+		d.outMu.Lock()
+		interpreted := d.ranInterpreted(ev)
+		if interpreted {
+			b.WriteString(" (interpreted)")
+		}
 		b.WriteByte('\n')
 		for _, l := range ev.Logs {
 			fmt.Fprintf(&b, "  | %s\n", l)
@@ -432,8 +527,26 @@ func (d *devServer) printRequests(sub *tail.Sub) {
 		if ev.Error != "" {
 			fmt.Fprintf(&b, "  ! %s\n", ev.Error)
 		}
-		d.outMu.Lock()
+		if interpreted && interpreterBound(ev) {
+			b.WriteString("  ! it ran on the interpreter, which is slower than the compiled code that serves it in a moment\n" +
+				"    and in production, and has a shallower call stack (2000 calls): the limits are the same, so\n" +
+				"    a request that passes interpreted passes deployed, but this one may pass compiled: send it\n" +
+				"    again once the version runs compiled code\n")
+		}
 		io.WriteString(d.out, b.String())
 		d.outMu.Unlock()
 	}
+}
+
+// interpreterBound reports whether a request that ran interpreted failed
+// in a way the compiled code may not: out of CPU or wall time, or out of
+// the interpreter's call stack.
+func interpreterBound(ev tail.Event) bool {
+	switch api.Code(ev.Code) {
+	case api.CodeCPULimit, api.CodeWallTime:
+		return true
+	case api.CodeWorkerTrap:
+		return strings.Contains(ev.Error, "stack overflow")
+	}
+	return false
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -171,6 +172,7 @@ func TestDevParity(t *testing.T) {
 		}
 		line := out[strings.Index(out, "GET /log → 200"):]
 		line = line[:strings.IndexByte(line, '\n')]
+		line = strings.TrimSuffix(line, " (interpreted)") // before the compiled code is in
 		if !strings.Contains(line, ", cpu ") || !strings.HasSuffix(line, "s") {
 			t.Errorf("no CPU time in %q", line)
 		}
@@ -237,4 +239,71 @@ func TestDevC(t *testing.T) {
 	// Reported, not asserted: the machines are shared and noisy.
 	took := d.waitBody("/x", "Howdy from /x\n", 10*time.Second)
 	t.Logf("a C worker reloads %v after an edit", took)
+}
+
+// TestDevReloadGo edits a Go worker from `wedge init` again and again and
+// reports how long each edit takes to answer, from the save to the new
+// body (p50 and max): wedge dev serves each build interpreted at first,
+// then swaps in its compiled code, after which requests run compiled.
+func TestDevReloadGo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds Go workers and runs the real binary; skipped in -short mode")
+	}
+	dir := filepath.Join(t.TempDir(), "hello")
+	if out, err := exec.Command(wedgeBin(t), "init", dir).CombinedOutput(); err != nil {
+		t.Fatalf("wedge init: %v\n%s", err, out)
+	}
+	d := startDev(t, dir)
+	d.waitBody("/x", "Hello from /x\n", 30*time.Second)
+	const edits = 10
+	main := filepath.Join(dir, "main.go")
+	from := `"Hello from %s\n"`
+	var took []time.Duration
+	for i := range edits {
+		// As a developer would: the next edit once this one is compiled.
+		d.waitCount("runs compiled code now", i+1, 60*time.Second)
+		src, err := os.ReadFile(main)
+		if err != nil {
+			t.Fatal(err)
+		}
+		to := fmt.Sprintf(`"Edit %d from %%s\n"`, i)
+		if !strings.Contains(string(src), from) {
+			t.Fatalf("main.go has no %s:\n%s", from, src)
+		}
+		if err := os.WriteFile(main, []byte(strings.Replace(string(src), from, to, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		from = to
+		took = append(took, d.waitBody("/x", fmt.Sprintf("Edit %d from /x\n", i), 30*time.Second))
+	}
+	// Reported, not asserted: the machines are shared and noisy.
+	slices.Sort(took)
+	t.Logf("a Go worker reloads %v (p50), %v (max) after an edit, over %d edits", took[len(took)/2], took[len(took)-1], edits)
+
+	// The last version runs compiled code once the compiler is done, and
+	// the log says which requests ran interpreted.
+	d.waitCount("runs compiled code now", edits+1, 60*time.Second)
+	d.get("/after-compiled")
+	d.waitOutput("GET /after-compiled → 200")
+	out := d.out.String()
+	line := out[strings.Index(out, "GET /after-compiled → 200"):]
+	line = line[:strings.IndexByte(line, '\n')]
+	if strings.Contains(line, "(interpreted)") {
+		t.Errorf("a request after the compiled code came in is logged as interpreted: %q", line)
+	}
+	if !strings.Contains(out, "(interpreted)") {
+		t.Errorf("no request logged as interpreted, yet each version is served interpreted first:\n%s", out)
+	}
+}
+
+// waitCount waits until wedge dev has printed s n times.
+func (d *devProc) waitCount(s string, n int, timeout time.Duration) {
+	d.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for strings.Count(d.out.String(), s) < n {
+		if time.Now().After(deadline) {
+			d.t.Fatalf("wedge dev printed %q fewer than %d times within %v:\n%s", s, n, timeout, d.out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

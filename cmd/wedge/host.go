@@ -35,6 +35,7 @@ type hostConfig struct {
 	serverTiming bool
 	instances    string            // "pool" (default), "image" or "fresh"
 	codeBudget   int64             // bytes of compiled code in memory; zero: the runtime's default
+	interpret    bool              // runtime.Config.InterpretFirst (wedge dev)
 	netfilter    *netfilter.Filter // nil: none (wedge dev)
 	caps         api.Limits        // the most a worker may ask for; zero fields: the defaults
 	sched        scheduler.Config  // admission; its PoolSize and Fresh come from instances
@@ -87,10 +88,11 @@ func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 	}
 	sched := scheduler.New(sc)
 	rt, err := runtime.New(ctx, runtime.Config{
-		CacheDir:    filepath.Join(cfg.dataDir, "compiled"),
-		HostModules: []runtime.HostModule{hostapi.Module{}},
-		CodeBudget:  cfg.codeBudget,
-		OnEvict:     sched.Evicted,
+		CacheDir:       filepath.Join(cfg.dataDir, "compiled"),
+		HostModules:    []runtime.HostModule{hostapi.Module{}},
+		CodeBudget:     cfg.codeBudget,
+		OnEvict:        sched.Evicted,
+		InterpretFirst: cfg.interpret,
 	})
 	if err != nil {
 		st.Close()
