@@ -441,6 +441,8 @@ static __always_inline int match4(void *hash, void *lpm, __u32 list, __u8 mask, 
 	struct rule *r;
 	int hit;
 
+	if (!(mask & (SLOT_HASH | SLOT_LPM)))
+		return 0; /* an empty list */
 	mask = slots(list, host >> 16, mask);
 
 	if (mask & SLOT_0) {
@@ -530,6 +532,8 @@ static __always_inline int match6(void *hash, void *lpm, __u32 list, __u8 mask, 
 	struct rule *r;
 	int hit;
 
+	if (!(mask & (SLOT_HASH | SLOT_LPM)))
+		return 0; /* an empty list */
 	mask = slots(list, bucket6(addr), mid ? mask & ~SLOT_SHORT : mask);
 
 	if (mask & SLOT_0) {
