@@ -246,7 +246,10 @@ func first(ps []netip.Prefix, bits int) netip.Addr {
 // IPv4 and IPv6 in the LPM tries only or in the hash maps per prefix
 // length, for misses and for hits of each hashed length.
 //
-//	go test -run NONE -bench BenchmarkXDP -benchtime 2000000x -count 5 ./netfilter
+//	go test -run NONE -bench BenchmarkXDP -benchtime 2000000x -count 8 ./netfilter > xdp.txt
+//	benchstat -filter '.unit:(ns/pkt OR x-trivial-drop)' xdp.txt
+//
+// or scripts/bench-xdp.sh.
 func BenchmarkXDP(b *testing.B) {
 	const n = 100_000
 	frame4 := func(src netip.Addr) []byte { return udp4(src.String(), 53) }

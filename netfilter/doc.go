@@ -95,30 +95,33 @@
 //	summary       array            per list and address bucket (IPv4 /16,
 //	                               hash of IPv6 /48): which hash slots hold
 //	                               a prefix there, and whether the trie does
-//	ptable        array (mmap)     the probe table: the hash maps' prefixes
-//	                               in buckets of 7 (IPv4 the key, IPv6 a
-//	                               fingerprint), what the program looks up
-//	gate4         array (mmap)     per IPv4 list, a bit per /24 that a trie
-//	                               prefix of /17 or longer overlaps
+//	ptable        array (mmap)     the probe tables: the hash maps' prefixes
+//	ptable6       array (mmap)     (the keys) in buckets of 7, what the
+//	                               program looks up instead of the hash maps
+//	gates         array (mmap)     per list, a bit per IPv4 /24 that a trie
+//	                               prefix of /17 or longer overlaps, per
+//	                               hash of an IPv6 /32 holding one of /32
+//	                               to /47
 //	sources       LRU hash[65536]  per-source bucket (IPv4 as ::ffff:a.b.c.d,
 //	                               IPv6 /64)
 //	ports         array[2×65536]   port ceilings and buckets: TCP, then UDP
 //	counters      per-CPU array    packets per Verdict
 //
 // Capacities: blocklist 262144 hash prefixes and 131072 trie prefixes per
-// family, allowlist 16384 of each; ErrFull past them. A lookup probes only
-// the hash slots the summary lists for the address's bucket, and those in
-// the probe table, an array that Go keeps as an index of the hash maps
-// (a kernel hash lookup costs more than a trivial XDP program; an array
-// load next to nothing): an IPv4 prefix is decided there, an IPv6 one or
-// a rule with an expiry confirmed in the hash map, and a bucket that
-// overflowed sends its misses to the hash map. Then the trie, only if the
-// bucket holds a trie prefix (IPv4 /17 or longer, in a /24 that the /24
-// gate marks; IPv6 /48 or longer) or the trie holds a shorter one. On 100k
-// IPv4 prefixes a drop or a pass costs under twice a trivial XDP program
-// (BenchmarkXDP; RATIONALE.md). An expired prefix in a trie hides the
-// shorter prefixes containing it until the sweeper deletes it (at most a
-// second).
+// family, allowlist 16384 of each; ErrFull past them. A lookup tries only
+// the hash slots the summary lists for the address's bucket, each in the
+// probe tables, arrays that Go keeps as an index of the hash maps (a
+// kernel hash lookup costs more than a trivial XDP program; an array load
+// next to nothing): a hit there decides, and the hash map is probed only
+// for a rule with an expiry or in a bucket that overflowed. Then the trie,
+// only if the bucket holds a trie prefix (IPv4 /17 or longer in a /24 that
+// the gates mark; IPv6 /48 or longer, or /32 to /47 in a /32 that the
+// gates mark) or the trie holds a shorter one. With 100k prefixes, IPv4 or
+// IPv6, a drop or a pass costs under twice a trivial XDP program
+// (BenchmarkXDP; RATIONALE.md). The probe tables and the gates take 13.6
+// MB of kernel memory, whatever the rules. An expired prefix in a trie
+// hides the shorter prefixes containing it until the sweeper deletes it
+// (at most a second).
 //
 // # Restarts and take-over
 //

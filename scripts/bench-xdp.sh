@@ -2,8 +2,9 @@
 # The netfilter package's figures, all in one run (as root):
 #   1. BenchmarkXDP: ns/packet in the kernel (BPF_PROG_TEST_RUN) for the
 #      trivial XDP_DROP and XDP_PASS programs and for ours with 10, 10k and
-#      100k blocked IPv4 prefixes, a packet that passes and one dropped:
-#      the median of COUNT runs, and its ratio to the trivial drop.
+#      100k blocked IPv4 and IPv6 prefixes, a packet that passes and one
+#      dropped, all in one run: COUNT runs summarized by benchstat (median,
+#      confidence interval), ns/pkt and the ratio to the trivial drop.
 #   2. BenchmarkVethDrop: a flood of live XDP frames on a veth pair, dropped
 #      by iptables raw, iptables-legacy raw, an nftables set, our filter in
 #      generic and native mode, a trivial native XDP_DROP, and the userspace
@@ -13,7 +14,7 @@
 # figures are only worth something on an otherwise idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-COUNT=${COUNT:-5}
+COUNT=${COUNT:-8}
 N=${N:-2000000}
 BENCHTIME=${BENCHTIME:-3s}
 if [ "$(id -u)" != 0 ]; then
@@ -29,11 +30,16 @@ go test -c -o bin/netfilter.test ./netfilter
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
-echo "== BenchmarkXDP: ns/packet in the kernel, median of $COUNT runs of $N packets"
-bin/netfilter.test -test.run NONE -test.bench 'BenchmarkXDP/^(trivial-(drop|pass)|v4-(10|10k|100k))$' \
+echo "== BenchmarkXDP: ns/packet in the kernel, $COUNT runs of $N packets"
+bin/netfilter.test -test.run NONE -test.bench 'BenchmarkXDP/^(trivial-(drop|pass)|v[46]-(10|10k|100k))$' \
 	-test.benchtime "${N}x" -test.count "$COUNT" | tee "$out"
 echo
-awk '
+BENCHSTAT=${BENCHSTAT:-$(command -v benchstat || echo "$(go env GOPATH)/bin/benchstat")}
+if [ -x "$BENCHSTAT" ]; then
+	"$BENCHSTAT" -filter '.unit:(ns/pkt OR x-trivial-drop)' "$out"
+else
+	echo "(benchstat not installed: go install golang.org/x/perf/cmd/benchstat@latest; medians instead)"
+	awk '
 function median(s,   n, v, i, j, t) {
 	n = split(s, v, " ")
 	for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j-1] + 0 > v[j] + 0; j--) { t = v[j]; v[j] = v[j-1]; v[j-1] = t }
@@ -49,6 +55,7 @@ END {
 	printf "%-16s %10s %16s\n", "case", "ns/pkt", "x trivial drop"
 	for (i = 1; i <= k; i++) printf "%-16s %10.1f %16.2f\n", order[i], median(ns[order[i]]), median(ns[order[i]]) / floor
 }' "$out"
+fi
 echo
 
 echo "== BenchmarkVethDrop: a veth pair flooded with live XDP frames, one run"
