@@ -274,6 +274,9 @@ func BenchmarkXDP(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			// The previous case's maps are being freed (RCU callbacks, in
+			// softirqs that BPF_PROG_TEST_RUN's clock counts): let that end.
+			waitQuiet(b)
 			for _, c := range []struct {
 				name string
 				src  netip.Addr
@@ -298,6 +301,9 @@ func BenchmarkXDP(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			// The previous case's maps are being freed (RCU callbacks, in
+			// softirqs that BPF_PROG_TEST_RUN's clock counts): let that end.
+			waitQuiet(b)
 			for _, c := range []struct {
 				name string
 				src  netip.Addr
