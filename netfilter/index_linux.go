@@ -40,7 +40,7 @@ const (
 	tag64           = 0xffffffffffffff40 // the second word of an IPv6 /64 entry
 	tag48           = 0xffffffffffffff30 // of a /48 entry
 	golden          = 0x9E3779B97F4A7C15
-	gateWords4      = 1 << 18 // per IPv4 list: a bit per /24
+	gateWords4      = 1 << 19 // per IPv4 list: two bits per /24
 	gateBits6       = 20      // per IPv6 list: a bit per hash of the /32
 	gateWords6      = 1 << (gateBits6 - 6)
 	gateAllWords    = 2*gateWords4 + 2*gateWords6
@@ -156,6 +156,13 @@ func (t *kernelTables) index() (*index, error) {
 		{t.objs.Ptable6, table6Buckets * ptab6Shape.stride, &x.t6.w},
 		{t.objs.Gates, gateAllWords, &x.gate},
 	} {
+		if size := int(m.m.MaxEntries()) * int(m.m.ValueSize()); size != m.n*8 {
+			err := fmt.Errorf("map %s: %d bytes, want %d", m.m, size, m.n*8)
+			for _, f := range x.unmap {
+				_ = f()
+			}
+			return nil, err
+		}
 		w, unmap, err := mapWords(m.m, m.n)
 		if err != nil {
 			for _, f := range x.unmap {
@@ -325,10 +332,11 @@ func (x *index) refill(l list, k tkey, expiry func(netip.Prefix) (uint64, bool))
 	x.spill[sk] = left
 }
 
-// gateBits calls fn with each bit of the gates that p, a trie prefix of
-// list l that gateable accepts, sets: for IPv4 the /24s it overlaps, for
-// IPv6 the hash of its /32.
-func gateBits(l list, p netip.Prefix, fn func(bit uint32)) {
+// gateBits calls fn with each bit of the gates that p, a prefix of list
+// l's trie (lpm) or hash map that gateable accepts, sets: for an IPv4 trie
+// prefix the first bit of each /24 it overlaps, for an IPv4 /32 the second
+// bit of its /24, for an IPv6 trie prefix the bit of the hash of its /32.
+func gateBits(l list, lpm bool, p netip.Prefix, fn func(bit uint32)) {
 	if l.family() == 1 {
 		a := p.Addr().As16()
 		base := uint32(2*gateWords4) * 64
@@ -340,24 +348,32 @@ func gateBits(l list, p netip.Prefix, fn func(bit uint32)) {
 	}
 	a := p.Addr().As4()
 	first := binary.BigEndian.Uint32(a[:]) >> 8
-	n := uint32(1)
-	if p.Bits() < 24 {
-		n <<= 24 - p.Bits()
-	}
 	base := uint32(0)
 	if l == listBlock4 {
 		base = gateWords4 * 64
 	}
+	if !lpm {
+		fn(base + 2*first + 1)
+		return
+	}
+	n := uint32(1)
+	if p.Bits() < 24 {
+		n <<= 24 - p.Bits()
+	}
 	for i := range n {
-		fn(base + first + i)
+		fn(base + 2*(first+i))
 	}
 }
 
-// gateable reports whether the gates record trie prefix p of list l:
-// IPv4 /17 and longer, IPv6 /32 to /47 (the summary has those of /48 and
-// longer). trieBits and gateBits in rules.go say the same.
-func gateable(l list, p netip.Prefix) bool {
-	if l.family() == 0 {
+// gateable reports whether the gates record prefix p of list l's trie
+// (lpm) or hash map: IPv4 trie prefixes of /17 and longer, IPv4 /32s, IPv6
+// trie prefixes of /32 to /47 (the summary has those of /48 and longer).
+// trieBits and gateShortest in rules.go say the same.
+func gateable(l list, lpm bool, p netip.Prefix) bool {
+	switch {
+	case !lpm:
+		return l.family() == 0 && p.Bits() == 32
+	case l.family() == 0:
 		return p.Bits() >= gateShortest[0]
 	}
 	return p.Bits() >= gateShortest[1] && p.Bits() < trieBits[1]
@@ -365,10 +381,10 @@ func gateable(l list, p netip.Prefix) bool {
 
 func (x *index) gateWord(bit uint32) *uint64 { return &x.gate[bit/64] }
 
-// gateAdd counts trie prefix p in the bits of the gates it sets, and sets
+// gateAdd counts prefix p in the bits of the gates it sets, and sets
 // those that it is the first in.
-func (x *index) gateAdd(l list, p netip.Prefix) {
-	gateBits(l, p, func(k uint32) {
+func (x *index) gateAdd(l list, lpm bool, p netip.Prefix) {
+	gateBits(l, lpm, p, func(k uint32) {
 		if x.gates[k]++; x.gates[k] == 1 {
 			atomic.OrUint64(x.gateWord(k), 1<<(k%64))
 		}
@@ -376,8 +392,8 @@ func (x *index) gateAdd(l list, p netip.Prefix) {
 }
 
 // gateRemove uncounts p and clears the bits it was the last in.
-func (x *index) gateRemove(l list, p netip.Prefix) {
-	gateBits(l, p, func(k uint32) {
+func (x *index) gateRemove(l list, lpm bool, p netip.Prefix) {
+	gateBits(l, lpm, p, func(k uint32) {
 		if x.gates[k]--; x.gates[k] <= 0 {
 			delete(x.gates, k)
 			atomic.AndUint64(x.gateWord(k), ^uint64(1<<(k%64)))
@@ -407,6 +423,9 @@ func (t *kernelTables) reindex() error {
 			if l.slot(p.Bits()) == slotLPM {
 				return // a length no slot probes
 			}
+			if gateable(l, false, p) {
+				gateBits(l, false, p, func(k uint32) { gates[k]++ })
+			}
 			k := x.key(l, p)
 			e, ok := k.entryOf(expires)
 			if !ok {
@@ -418,8 +437,8 @@ func (t *kernelTables) reindex() error {
 			return err
 		}
 		err = t.eachPrefix(l, true, func(p netip.Prefix, _ uint64) {
-			if gateable(l, p) {
-				gateBits(l, p, func(k uint32) { gates[k]++ })
+			if gateable(l, true, p) {
+				gateBits(l, true, p, func(k uint32) { gates[k]++ })
 			}
 		})
 		if err != nil {

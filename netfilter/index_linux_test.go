@@ -156,17 +156,19 @@ func TestKernelIndexOverflow(t *testing.T) {
 	}
 }
 
-// TestKernelGate24 checks that the /24 gate sends to the trie exactly the
-// /24s that a trie prefix overlaps, and that a trie prefix of /16 or
-// shorter makes every lookup probe the trie.
+// TestKernelGate24 checks that the /24 gates send to the trie exactly the
+// /24s that a trie prefix overlaps and to the /32 slot those that hold a
+// /32, and that a trie prefix of /16 or shorter makes every lookup probe
+// the trie.
 func TestKernelGate24(t *testing.T) {
 	objs, kr := kernelRules(t)
 	tab := kr.t.(*kernelTables)
-	marked := func(a string) bool {
+	bit := func(a string, plane uint32) bool {
 		b := netip.MustParseAddr(a).As4()
-		k := gateWords4*64 + (uint32(b[0])<<16 | uint32(b[1])<<8 | uint32(b[2]))
+		k := gateWords4*64 + 2*(uint32(b[0])<<16|uint32(b[1])<<8|uint32(b[2])) + plane
 		return *tab.idx.gateWord(k)&(1<<(k%64)) != 0
 	}
+	marked := func(a string) bool { return bit(a, 0) }
 	mustAdd(t, kr, true, "10.1.0.0/22", 0) // 10.1.0.0 - 10.1.3.255
 	mustAdd(t, kr, true, "10.2.5.128/25", 0)
 	for a, want := range map[string]bool{"10.1.0.1": true, "10.1.3.1": true, "10.1.4.1": false, "10.2.5.1": true, "10.2.6.1": false} {
@@ -178,6 +180,22 @@ func TestKernelGate24(t *testing.T) {
 		if v := kernelVerdict(t, objs, udp4(a, 53)); v != want {
 			t.Errorf("%s: %s, want %s", a, v, want)
 		}
+	}
+	// A /32 marks its /24 for the /32 slot, and only that /24.
+	mustAdd(t, kr, true, "10.5.6.7/32", 0)
+	if !bit("10.5.6.1", 1) || bit("10.5.7.1", 1) || bit("10.5.6.1", 0) {
+		t.Error("/32 gate bits")
+	}
+	for a, want := range map[string]Verdict{"10.5.6.7": VerdictBlocklist, "10.5.6.8": VerdictPass, "10.5.7.7": VerdictPass} {
+		if v := kernelVerdict(t, objs, udp4(a, 53)); v != want {
+			t.Errorf("%s: %s, want %s", a, v, want)
+		}
+	}
+	if err := kr.remove(true, netip.MustParsePrefix("10.5.6.7/32")); err != nil {
+		t.Fatal(err)
+	}
+	if bit("10.5.6.1", 1) {
+		t.Error("/32 gate bit left after the removal")
 	}
 	mustAdd(t, kr, true, "10.4.0.0/15", 0)
 	if kr.s.mask[listBlock4]&(maskShort|maskShorter) != maskShort|maskShorter {

@@ -428,20 +428,21 @@ func prefixKey(p netip.Prefix) any {
 }
 
 // insertPrefix inserts p, and indexes it: a hash map prefix in the probe
-// table after the map has it, an IPv4 trie prefix in the /24 gate before.
+// table after the map has it, in the gates (IPv4 /32s, trie prefixes)
+// before.
 func (t *kernelTables) insertPrefix(l list, lpm bool, p netip.Prefix, expires uint64) (bool, error) {
 	x, err := t.index()
 	if err != nil {
 		return false, err
 	}
-	gate := lpm && gateable(l, p)
+	gate := gateable(l, lpm, p)
 	if gate {
-		x.gateAdd(l, p)
+		x.gateAdd(l, lpm, p)
 	}
 	created, err := t.insert(l, lpm, p, expires)
 	switch {
 	case gate && !created:
-		x.gateRemove(l, p)
+		x.gateRemove(l, lpm, p)
 	case created && !lpm:
 		x.add(l, p, expires)
 	}
@@ -491,8 +492,7 @@ func (t *kernelTables) expiry(l list, p netip.Prefix) (uint64, bool) {
 }
 
 // deletePrefix deletes p, and unindexes it: a hash map prefix from the
-// probe table before the map loses it, an IPv4 trie prefix from the gate
-// after.
+// probe table before the map loses it, from the gates after.
 func (t *kernelTables) deletePrefix(l list, lpm bool, p netip.Prefix) (bool, error) {
 	x, err := t.index()
 	if err != nil {
@@ -505,8 +505,8 @@ func (t *kernelTables) deletePrefix(l list, lpm bool, p netip.Prefix) (bool, err
 	err = t.table(l, lpm).Delete(prefixKey(p))
 	switch {
 	case err == nil:
-		if lpm && gateable(l, p) {
-			x.gateRemove(l, p)
+		if gateable(l, lpm, p) {
+			x.gateRemove(l, lpm, p)
 		}
 		return true, nil
 	case errors.Is(err, ebpf.ErrKeyNotExist):

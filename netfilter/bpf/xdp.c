@@ -290,13 +290,16 @@ struct {
 } ptable6 SEC(".maps");
 
 /*
- * The gates of the tries, a bit per address block, per list: for IPv4 per
- * /24, set when the list's trie holds a prefix of /17 or longer that
- * overlaps it; for IPv6 per hash of the /32, set when the trie holds a
- * prefix of /32 to /47 in it (the summary records those of /48 or
- * longer). The IPv4 allowlist's words first, the blocklist's, then IPv6's.
+ * The gates, bits per address block, per list. IPv4, two bits per /24:
+ * the first set when the list's trie holds a prefix of /17 or longer that
+ * overlaps the /24, the second when its hash map holds a /32 in it (so a
+ * miss probes the /32 slot only in the 0.5% of /24s that hold one, not in
+ * the 70% of /16s). IPv6, a bit per hash of the /32, set when the trie
+ * holds a prefix of /32 to /47 in it (the summary's /48 buckets record
+ * those of /48 or longer). The IPv4 allowlist's words first, the
+ * blocklist's, then IPv6's.
  */
-#define GATE_WORDS4 (1 << 18)
+#define GATE_WORDS4 (1 << 19)
 #define GATE_BITS6 20
 #define GATE_WORDS6 (1 << (GATE_BITS6 - 6))
 
@@ -414,13 +417,18 @@ static __always_inline int probe4(__u32 list, __u32 len, __u32 addr)
 	return b->overflow ? -1 : 0;
 }
 
-/* gated reports whether bit of the gates is set. */
-static __always_inline int gated(__u32 bit)
+/* gates_at returns the word of the gates holding bit, shifted to it. */
+static __always_inline __u64 gates_at(__u32 bit)
 {
 	__u32 idx = bit / 64;
 	__u64 *w = bpf_map_lookup_elem(&gates, &idx);
 
-	return !w || (*w >> (bit & 63)) & 1;
+	return w ? *w >> (bit & 63) : ~0ULL;
+}
+
+static __always_inline int gated(__u32 bit)
+{
+	return gates_at(bit) & 1;
 }
 
 static __always_inline int hash4(void *hash, __u32 len, __be32 addr, __u64 *t)
@@ -436,7 +444,8 @@ static __always_inline int match4(void *hash, void *lpm, __u32 list, __u8 mask, 
 	__u32 host = bpf_ntohl(addr);
 	__u8 table = mask & SLOT_TABLE;
 	__u8 always = mask & SLOT_SHORT;
-	__u32 gate = (list == LIST_ALLOW4 ? 0 : GATE_WORDS4 * 64) + (host >> 8);
+	__u32 gate = (list == LIST_ALLOW4 ? 0 : GATE_WORDS4 * 64) + ((host >> 8) << 1);
+	__u64 gw = ~0ULL; /* the /24's gate bits: 1 trie, 2 a /32; all without table */
 	struct prefix4 k;
 	struct rule *r;
 	int hit;
@@ -444,8 +453,10 @@ static __always_inline int match4(void *hash, void *lpm, __u32 list, __u8 mask, 
 	if (!(mask & (SLOT_HASH | SLOT_LPM)))
 		return 0; /* an empty list */
 	mask = slots(list, host >> 16, mask);
+	if (table && (mask & (SLOT_0 | SLOT_LPM)))
+		gw = gates_at(gate);
 
-	if (mask & SLOT_0) {
+	if ((mask & SLOT_0) && (gw & 2)) {
 		hit = table ? probe4(list, 32, host) : -1;
 		if (hit > 0 || (hit < 0 && hash4(hash, 32, addr, t)))
 			return 1;
@@ -460,7 +471,7 @@ static __always_inline int match4(void *hash, void *lpm, __u32 list, __u8 mask, 
 		if (hit > 0 || (hit < 0 && hash4(hash, 16, addr & bpf_htonl(0xffff0000), t)))
 			return 1;
 	}
-	if ((mask & SLOT_LPM) && (!table || always || gated(gate))) {
+	if ((mask & SLOT_LPM) && (always || (gw & 1))) {
 		k.prefixlen = 32;
 		k.addr = addr;
 		r = bpf_map_lookup_elem(lpm, &k);
