@@ -42,7 +42,27 @@ func Build(ctx context.Context, dir string, stdout, stderr io.Writer) (wasmPath 
 	return build(ctx, dir, cfg, stdout, stderr)
 }
 
+// Rebuild is Build for a project built before, whose dependencies the Go
+// build cache holds: the dev server's builds after its first. The Go
+// toolchain then runs without collecting garbage below 1 GiB of heap per
+// process (GOGC=off GOMEMLIMIT=1GiB, unless the environment sets either):
+// an incremental build, which compiles the changed package and links,
+// takes about 15% less time (~50 ms of ~320 ms for the Go template), and
+// writes the same module byte for byte. Build does not: a cold build runs
+// a compiler per core at once, each of which may then grow to that heap.
+func Rebuild(ctx context.Context, dir string, stdout, stderr io.Writer) (wasmPath string, err error) {
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		return "", err
+	}
+	return buildWith(ctx, dir, cfg, stdout, stderr, true)
+}
+
 func build(ctx context.Context, dir string, cfg *Config, stdout, stderr io.Writer) (string, error) {
+	return buildWith(ctx, dir, cfg, stdout, stderr, false)
+}
+
+func buildWith(ctx context.Context, dir string, cfg *Config, stdout, stderr io.Writer, warm bool) (string, error) {
 	if stdout == nil {
 		stdout = io.Discard
 	}
@@ -83,6 +103,11 @@ func build(ctx context.Context, dir string, cfg *Config, stdout, stderr io.Write
 	cmd := exec.CommandContext(ctx, goCmd, "build", "-buildmode=c-shared", "-trimpath", "-o", absOut, cfg.Main)
 	cmd.Dir = dir
 	cmd.Env = append(cmd.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	if _, set := os.LookupEnv("GOGC"); warm && !set {
+		if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+			cmd.Env = append(cmd.Env, "GOGC=off", "GOMEMLIMIT=1GiB")
+		}
+	}
 	// exec copies stdout and stderr in two goroutines; callers often pass
 	// one writer for both.
 	var mu sync.Mutex

@@ -132,6 +132,7 @@ type devServer struct {
 	mu       sync.Mutex             // one build at a time
 	outMu    sync.Mutex             // one request's lines at a time
 	stopWait context.CancelFunc     // ends the wait for the served version's compiled code; under mu
+	built    bool                   // a build succeeded; under mu
 	// compiledSince holds, for each version deployed, when it began to
 	// run compiled code: zero while it runs interpreted (see
 	// runtime.Config.InterpretFirst). Under outMu.
@@ -300,7 +301,11 @@ func (d *devServer) deploy(ctx context.Context) (deployed, error) {
 	}
 	var buildLog strings.Builder
 	start := time.Now()
-	path, err := cli.Build(ctx, d.dir, &buildLog, &buildLog)
+	build := cli.Build
+	if d.built {
+		build = cli.Rebuild // the Go build cache is warm
+	}
+	path, err := build(ctx, d.dir, &buildLog, &buildLog)
 	dep.build = time.Since(start)
 	if err != nil {
 		if buildLog.Len() > 0 {
@@ -308,6 +313,7 @@ func (d *devServer) deploy(ctx context.Context) (deployed, error) {
 		}
 		return dep, err
 	}
+	d.built = true
 	wasm, err := os.ReadFile(path)
 	if err != nil {
 		return dep, err
