@@ -98,10 +98,11 @@
 //	ptable        array (mmap)     the probe tables: the hash maps' prefixes
 //	ptable6       array (mmap)     (the keys) in buckets of 7, what the
 //	                               program looks up instead of the hash maps
-//	gates         array (mmap)     per list, a bit per IPv4 /24 that a trie
-//	                               prefix of /17 or longer overlaps, per
-//	                               hash of an IPv6 /32 holding one of /32
-//	                               to /47
+//	gates         array (mmap)     per list, IPv4: two bits per /24, one
+//	                               set if a trie prefix of /17 or longer
+//	                               overlaps it, one if it holds a /32;
+//	                               IPv6: a bit per hash of a /32 holding a
+//	                               trie prefix of /32 to /47
 //	sources       LRU hash[65536]  per-source bucket (IPv4 as ::ffff:a.b.c.d,
 //	                               IPv6 /64)
 //	ports         array[2×65536]   port ceilings and buckets: TCP, then UDP
@@ -109,16 +110,17 @@
 //
 // Capacities: blocklist 262144 hash prefixes and 131072 trie prefixes per
 // family, allowlist 16384 of each; ErrFull past them. A lookup tries only
-// the hash slots the summary lists for the address's bucket, each in the
-// probe tables, arrays that Go keeps as an index of the hash maps (a
-// kernel hash lookup costs more than a trivial XDP program; an array load
-// next to nothing): a hit there decides, and the hash map is probed only
-// for a rule with an expiry or in a bucket that overflowed. Then the trie,
-// only if the bucket holds a trie prefix (IPv4 /17 or longer in a /24 that
-// the gates mark; IPv6 /48 or longer, or /32 to /47 in a /32 that the
-// gates mark) or the trie holds a shorter one. With 100k prefixes, IPv4 or
-// IPv6, a drop or a pass costs under twice a trivial XDP program
-// (BenchmarkXDP; RATIONALE.md). The probe tables and the gates take 13.6
+// the hash slots the summary lists for the address's bucket (IPv4 /32s
+// only in a /24 that the gates say holds one), each in the probe tables,
+// arrays that Go keeps as an index of the hash maps (a kernel hash lookup
+// costs more than a trivial XDP program; an array load next to nothing): a
+// hit there decides, and the hash map is probed only for a rule with an
+// expiry or in a bucket that overflowed. Then the trie, only if the bucket
+// holds a trie prefix (IPv4 /17 or longer, in a /24 that the gates mark;
+// IPv6 /48 or longer, or /32 to /47 in a /32 that the gates mark) or the
+// trie holds a shorter one. With 100k prefixes, IPv4 or IPv6, a drop or a
+// pass costs about 1.5 to 2 times a trivial XDP program
+// (BenchmarkXDP; RATIONALE.md). The probe tables and the gates take 17.8
 // MB of kernel memory, whatever the rules. An expired prefix in a trie
 // hides the shorter prefixes containing it until the sweeper deletes it
 // (at most a second).
