@@ -34,6 +34,8 @@ const (
 	opPrefixFD        // u32 sub-opcode: SIMD
 	opPrefixFE        // u32 sub-opcode: threads
 	opFuncRef         // u32 function index: call, return_call, ref.func
+	opReturn          // return: no immediate, but Interrupt's call depth rewrites it
+	opGlobal          // u32 global index: global.get, global.set
 )
 
 var opClass = func() (t [256]uint8) {
@@ -48,10 +50,12 @@ var opClass = func() (t [256]uint8) {
 	for op := 0x28; op <= 0x3e; op++ { // loads and stores
 		t[op] = opMemarg
 	}
-	set(opNone, 0x00, 0x01, 0x05, 0x0f, 0x1a, 0x1b, 0xd1) // unreachable nop else return drop select ref.is_null
-	set(opBlock, 0x02, 0x03, 0x04)                        // block loop if
+	set(opNone, 0x00, 0x01, 0x05, 0x1a, 0x1b, 0xd1) // unreachable nop else drop select ref.is_null
+	set(opReturn, 0x0f)
+	set(opBlock, 0x02, 0x03, 0x04) // block loop if
 	set(opEnd, 0x0b)
-	set(opU32, 0x0c, 0x0d, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25)
+	set(opU32, 0x0c, 0x0d, 0x20, 0x21, 0x22, 0x25)
+	set(opGlobal, 0x23, 0x24)
 	set(opU32, 0x3f, 0x40)   // memory.size, memory.grow: memory index (a zero byte before multi-memory)
 	set(opU32x2, 0x11, 0x13) // call_indirect, return_call_indirect: type, table
 	set(opFuncRef, 0x10, 0x12, 0xd2)
@@ -108,27 +112,38 @@ var simdGaps = func() (t [256]bool) {
 // two bytes before the end of b, at anything else, or at an encoding it does
 // not take, and leaves that to the full decoder. About 80% of a Go module's
 // instructions go through it; its small switch is predicted better than the
-// full decoder's jump table (Parse is 20-25% faster with it).
-func skipSimple(b []byte, i int) int {
+// full decoder's jump table (Parse is 20-25% faster with it). It returns,
+// with the offset, the larger of globals and one more than the largest
+// global index it saw.
+func skipSimple(b []byte, i int, globals uint32) (int, uint32) {
 	for i+2 < len(b) {
 		switch opClass[b[i]] {
 		case opNone:
 			i++
 		case opU32, opI32, opI64:
 			if b[i+1] >= 0x80 {
-				return i
+				return i, globals
+			}
+			i += 2
+		case opGlobal:
+			g := b[i+1]
+			if g >= 0x80 {
+				return i, globals
+			}
+			if uint32(g) >= globals {
+				globals = uint32(g) + 1
 			}
 			i += 2
 		case opMemarg:
 			if b[i+1] >= 0x40 || b[i+2] >= 0x80 {
-				return i
+				return i, globals
 			}
 			i += 3
 		default:
-			return i
+			return i, globals
 		}
 	}
-	return i
+	return i, globals
 }
 
 // skipBytes advances over n bytes of immediate.
@@ -170,6 +185,11 @@ type bodyScan struct {
 	unknown string
 	// memInit reports memory.init.
 	memInit bool
+	// globals is one more than the largest global index that global.get
+	// and global.set use: a body that uses a global that does not exist
+	// (an invalid module, which Parse does not validate) must not reach
+	// the globals that Interrupt adds.
+	globals uint32
 }
 
 // codeEdits records where the instructions are that Interrupt's rewriting
@@ -181,11 +201,21 @@ type codeEdits struct {
 	// funcs are the offsets of the function indices (the immediates) of
 	// call, return_call and ref.func.
 	funcs []int
+	// returns are the return instructions, with their block nesting depth
+	// (0 at the body's top level): the call depth limit makes each a
+	// branch to a block that wraps the body.
+	returns []returnAt
+	// tails are the offsets of the return_call and return_call_indirect
+	// instructions: the call depth limit decrements the depth before them.
+	tails []int
 	// blocks, when labels is set, are the offsets of the block, loop and if
 	// instructions: the label index space of the name section.
 	labels bool
 	blocks []int
 }
+
+// returnAt is a return instruction: its offset and its block nesting depth.
+type returnAt struct{ at, depth int }
 
 // scanBody decodes the function body b[i:] (b ends where the body ends) and
 // fails on malformed encodings. An unknown opcode or type stops the scan,
@@ -217,7 +247,7 @@ func scanBody(b []byte, i int, e *codeEdits) (s bodyScan, err error) {
 
 	depth := 0
 	for i < len(b) {
-		if i = skipSimple(b, i); i >= len(b) {
+		if i, s.globals = skipSimple(b, i, s.globals); i >= len(b) {
 			break // the full decoder below reports the missing end
 		}
 		at := i
@@ -226,6 +256,19 @@ func scanBody(b []byte, i int, e *codeEdits) (s bodyScan, err error) {
 		switch opClass[op] {
 		case opNone:
 			continue
+		case opReturn:
+			if e != nil {
+				e.returns = append(e.returns, returnAt{at, depth})
+			}
+			continue
+		case opGlobal:
+			var g uint32
+			if g, i, st = readU32(b, i); st == lebOK && g >= s.globals {
+				s.globals = g + 1
+				if g == 1<<32-1 {
+					s.globals = g // a global that cannot exist either way
+				}
+			}
 		case opU32:
 			if i < len(b) && b[i] < 0x80 {
 				i++
@@ -285,6 +328,9 @@ func scanBody(b []byte, i int, e *codeEdits) (s bodyScan, err error) {
 		case opFuncRef:
 			if e != nil {
 				e.funcs = append(e.funcs, i)
+				if op == 0x12 {
+					e.tails = append(e.tails, at)
+				}
 			}
 			if i < len(b) && b[i] < 0x80 {
 				i++
@@ -292,6 +338,9 @@ func scanBody(b []byte, i int, e *codeEdits) (s bodyScan, err error) {
 			}
 			_, i, st = readU32(b, i)
 		case opU32x2:
+			if op == 0x13 && e != nil {
+				e.tails = append(e.tails, at)
+			}
 			if _, i, st = readU32(b, i); st == lebOK {
 				_, i, st = readU32(b, i)
 			}
@@ -439,6 +488,7 @@ func (p *parser) code(r *reader) int {
 			break
 		}
 		p.info.MemoryInit = p.info.MemoryInit || s.memInit
+		p.scan.globals = max(p.scan.globals, s.globals)
 		if p.scan.cannot == "" && s.unknown != "" {
 			p.scan.cannot = fmt.Sprintf("function %d %s", fn, s.unknown)
 		}

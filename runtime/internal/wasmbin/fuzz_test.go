@@ -44,7 +44,9 @@ func FuzzParse(f *testing.F) {
 // InstrumentWith promises: the same sections but those it rewrites, and the
 // same code but for the checks and the renumbered function indices
 // (checkInstrumentedWith). Decoding the bodies again, for a copy of the
-// module, must give the same result as reusing Parse's decoding.
+// module, must give the same result as reusing Parse's decoding. With a call
+// depth limit, the output must be what checkDepthInstrumented checks: among
+// others, wazero compiles it when it compiles the input.
 func FuzzInterruptible(f *testing.F) {
 	for _, name := range fixtures(f) {
 		f.Add(readFixture(f, name))
@@ -53,6 +55,8 @@ func FuzzInterruptible(f *testing.F) {
 	f.Add(codeModule(1, 1, i32, 0x03, 0x00, 0x20, 0x00, 0x0d, 0x00, 0x02, 0x40, 0x0e, 1, 0, 1, 0x0b, 0x0b, 0x0b))
 	f.Add(codeModule(0, 0x03, 0x80, 0x80, 0x00, 0x0b, 0x0b))
 	f.Add(codeModule(0, 0x10, 0x80, 0x00, 0xd2, 0x00, 0x1a, 0x12, 0x00, 0x0b))
+	f.Add(codeModule(0, 0x02, 0x40, 0x03, 0x40, 0x0f, 0x0b, 0x0b, 0x0f, 0x0b))
+	f.Add(codeModule(0, 0x23, 0x00, 0x1a, 0x0b))
 	f.Add(module(
 		sec(secType, vec([]byte{0x60, 0, 0})...),
 		sec(secImport, vec([]byte{1, 'm', 1, 'f', 0, 0})...),
@@ -70,7 +74,7 @@ func FuzzInterruptible(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, opts := range interruptOpts {
+		for _, opts := range append(interruptOpts, depthOpts...) {
 			out, err := InstrumentWith(wasm, info, opts)
 			again, errAgain := InstrumentWith(bytes.Clone(wasm), info, opts)
 			if !bytes.Equal(out, again) || fmt.Sprint(err) != fmt.Sprint(errAgain) {
@@ -80,6 +84,10 @@ func FuzzInterruptible(f *testing.F) {
 				if !errors.Is(err, ErrExportNameTaken) && !errors.Is(err, ErrCannotStripData) && !errors.Is(err, ErrCannotInterrupt) {
 					t.Fatalf("InstrumentWith(%+v): unexpected error %v", opts, err)
 				}
+				continue
+			}
+			if opts.MaxCallDepth > 0 {
+				checkDepthInstrumented(t, wasm, out, info)
 				continue
 			}
 			got, err := Parse(out)

@@ -2,6 +2,7 @@ package wasmbin
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 )
 
@@ -54,7 +55,30 @@ type InstrumentOptions struct {
 	// A body that holds an opcode or a type the decoder does not know, or a
 	// type or table section it cannot read, makes InstrumentWith fail with
 	// ErrCannotInterrupt. A malformed "name" custom section is dropped.
+	// So does a body that uses a global the module does not have: it would
+	// reach the instrumentation's globals.
 	Interrupt bool
+
+	// MaxCallDepth, with Interrupt, limits the depth of the calls between
+	// the functions the module defines: a call that would make MaxCallDepth
+	// of them active at once calls the host function
+	// CheckModule.CallDepthName instead of running its body, which must stop
+	// the guest. 0 sets no limit; MaxCallDepth must be under 2^31.
+	//
+	// It imports that function, of type [] -> [], after the check function
+	// (every function the module defines then moves up by two indices), and
+	// appends a mutable i32 global, $depth, initialised to 0, after
+	// $budget, not exported either. Every function increments $depth at its
+	// entry, before the check, and calls the host function when it is over
+	// MaxCallDepth; its body is wrapped in a block of the function's
+	// results, so that every way out of the body but a trap goes through
+	// the decrement after that block: a return becomes a branch to the
+	// block (br with the return's block nesting depth), and a branch to the
+	// function's label now targets the block, at the same depth. A tail
+	// call (return_call, return_call_indirect) decrements $depth first. A
+	// trap leaves $depth as it was, which does not matter: a trapped
+	// instance is not used again. See interrupt.go.
+	MaxCallDepth uint32
 }
 
 // Instrument returns a copy of wasm rewritten for image-based instantiation;
@@ -137,8 +161,14 @@ func InstrumentWith(wasm []byte, info *Info, opts InstrumentOptions) ([]byte, er
 		return nil, fmt.Errorf("%w: %d exports, info says %d", ErrInfoMismatch, oldExports, len(info.Exports))
 	}
 	maxGlobals := uint64(1<<32 - 1)
+	if opts.MaxCallDepth > math.MaxInt32 || opts.MaxCallDepth > 0 && !opts.Interrupt {
+		return nil, fmt.Errorf("wasmbin: MaxCallDepth %d: must be under 2^31, and needs Interrupt", opts.MaxCallDepth)
+	}
 	if opts.Interrupt {
 		maxGlobals-- // the global index space grows by one
+		if opts.MaxCallDepth > 0 {
+			maxGlobals--
+		}
 	}
 	if info.ImportedGlobals < 0 || uint64(info.ImportedGlobals)+uint64(len(info.Globals)) > maxGlobals {
 		return nil, fmt.Errorf("%w: %d imported globals", ErrInfoMismatch, info.ImportedGlobals)
@@ -158,7 +188,7 @@ func InstrumentWith(wasm []byte, info *Info, opts InstrumentOptions) ([]byte, er
 		plan     *codePlan
 	)
 	if opts.Interrupt {
-		if funcs, plan, err = interrupt(wasm, secs, &found, info, &replaced, names); err != nil {
+		if funcs, plan, err = interrupt(wasm, secs, &found, info, opts.MaxCallDepth, &replaced, names); err != nil {
 			return nil, err
 		}
 	}
@@ -290,13 +320,18 @@ func InstrumentWith(wasm []byte, info *Info, opts InstrumentOptions) ([]byte, er
 // interrupt prepares Interrupt's rewriting: the new payloads of the type,
 // import, table, global, element and data sections (in replaced, by id; nil
 // for a section to copy) and of the "name" sections (in names, by index in
-// secs; nil to drop one), and the plan of the code section's. It returns the
-// renumbering of the function indices.
-func interrupt(wasm []byte, secs []section, found *[secTag + 1]*section, info *Info, replaced *[secTag + 1][]byte, names map[int][]byte) (*shift, *codePlan, error) {
-	if info.ImportedFuncs < 0 || uint64(info.ImportedFuncs) >= 1<<32-1 {
+// secs; nil to drop one), and the plan of the code section's, with a call
+// depth limit of maxDepth (0 for none). It returns the renumbering of the
+// function indices.
+func interrupt(wasm []byte, secs []section, found *[secTag + 1]*section, info *Info, maxDepth uint32, replaced *[secTag + 1][]byte, names map[int][]byte) (*shift, *codePlan, error) {
+	if info.ImportedFuncs < 0 || uint64(info.ImportedFuncs) >= 1<<32-2 {
 		return nil, nil, fmt.Errorf("%w: %d imported functions", ErrInfoMismatch, info.ImportedFuncs)
 	}
-	funcs := shift(info.ImportedFuncs)
+	imports := []string{CheckName}
+	if maxDepth > 0 {
+		imports = append(imports, CallDepthName)
+	}
+	funcs := shift{imported: uint32(info.ImportedFuncs), added: uint32(len(imports))}
 	code := found[secCode]
 	scan := info.scan
 	if code != nil && !scan.of(wasm) {
@@ -308,26 +343,45 @@ func interrupt(wasm []byte, secs []section, found *[secTag + 1]*section, info *I
 	if code != nil && scan.cannot != "" {
 		return nil, nil, fmt.Errorf("%w: %s", ErrCannotInterrupt, scan.cannot)
 	}
+	globals := uint32(info.ImportedGlobals + len(info.Globals))
+	if code != nil && scan.globals > globals {
+		return nil, nil, fmt.Errorf("%w: a function uses global %d, but the module has %d globals", ErrCannotInterrupt, scan.globals-1, globals)
+	}
 
-	typ, typeIndex, err := typeSection(wasm, found[secType])
+	types, err := readTypes(wasm, found[secType])
 	if err != nil {
 		return nil, nil, errCannot(secType, err)
 	}
-	replaced[secType] = typ
-	imports, imported, err := importSection(wasm, found[secImport], typeIndex)
+	ti := &typeIndex{types: types}
+	checkType, err := ti.of(nil)
+	if err != nil {
+		return nil, nil, errCannot(secType, err)
+	}
+	var depth *depthCode
+	if maxDepth > 0 {
+		if depth, err = callDepth(wasm, found[secFunction], ti, globals+1, uint32(info.ImportedFuncs)+1, maxDepth); err != nil {
+			return nil, nil, err
+		}
+	}
+	replaced[secType] = typeSection(wasm, found[secType], ti)
+	imported, n, err := importSection(wasm, found[secImport], checkType, imports...)
 	if err != nil {
 		return nil, nil, err
 	}
-	if imported != info.ImportedFuncs {
-		return nil, nil, fmt.Errorf("%w: %d imported functions, info says %d", ErrInfoMismatch, imported, info.ImportedFuncs)
+	if n != info.ImportedFuncs {
+		return nil, nil, fmt.Errorf("%w: %d imported functions, info says %d", ErrInfoMismatch, n, info.ImportedFuncs)
 	}
-	replaced[secImport] = imports
+	replaced[secImport] = imported
 	if s := found[secTable]; s != nil {
 		if replaced[secTable], err = tableSection(wasm, s, funcs); err != nil {
 			return nil, nil, errCannot(secTable, err)
 		}
 	}
-	if replaced[secGlobal], err = globalSection(wasm, found[secGlobal], funcs); err != nil {
+	added := budgetGlobal()
+	if depth != nil {
+		added = append(added, depthGlobal()...)
+	}
+	if replaced[secGlobal], err = globalSection(wasm, found[secGlobal], funcs, len(imports), added); err != nil {
 		return nil, nil, err
 	}
 	if s := found[secElement]; s != nil {
@@ -342,13 +396,17 @@ func interrupt(wasm []byte, secs []section, found *[secTag + 1]*section, info *I
 	}
 	var plan *codePlan
 	if code != nil {
-		check := checkCode(uint32(info.ImportedGlobals+len(info.Globals)), uint32(info.ImportedFuncs))
-		if plan, err = planCode(wasm, code, &scan.codeEdits, funcs, check); err != nil {
+		check := checkCode(globals, uint32(info.ImportedFuncs))
+		if plan, err = planCode(wasm, code, &scan.codeEdits, funcs, check, depth); err != nil {
 			return nil, nil, err
 		}
 	}
 	blocks := func(fn uint32) (all, loops []int, ok bool) {
-		return bodyBlocks(wasm, code, fn-uint32(funcs))
+		return bodyBlocks(wasm, code, fn-funcs.imported)
+	}
+	entryLabels := 1 // the check's if
+	if depth != nil {
+		entryLabels += 2 // the depth check's if, the block around the body
 	}
 	for k, s := range secs {
 		if s.id != secCustom {
@@ -358,13 +416,47 @@ func interrupt(wasm []byte, secs []section, found *[secTag + 1]*section, info *I
 		if r.name() != "name" {
 			continue
 		}
-		payload, ok := nameSection(wasm, &secs[k], funcs, blocks)
+		payload, ok := nameSection(wasm, &secs[k], funcs, entryLabels, blocks)
 		if !ok {
 			payload = nil
 		}
 		names[k] = payload
 	}
 	return &funcs, plan, nil
+}
+
+// callDepth returns the code of the call depth limit, for the depth global
+// and the host function of the given indices: the blocks that wrap the
+// bodies have the types of the functions' results, found with ti (which
+// adds a type [] -> results for those with more than one result).
+func callDepth(wasm []byte, fsec *section, ti *typeIndex, depth, exceeded, maxDepth uint32) (*depthCode, error) {
+	ftypes, err := funcTypes(wasm, fsec)
+	if err != nil {
+		return nil, errCannot(secFunction, err)
+	}
+	d := &depthCode{
+		enter:  depthEnter(depth, exceeded, maxDepth),
+		leave:  depthLeave(depth),
+		blocks: make([][]byte, len(ftypes)),
+	}
+	for k, t := range ftypes {
+		if uint64(t) >= uint64(len(ti.types)) {
+			return nil, fmt.Errorf("%w: function %d has type %d, of %d", ErrCannotInterrupt, k, t, len(ti.types))
+		}
+		switch results := ti.types[t].results; len(results) {
+		case 0:
+			d.blocks[k] = []byte{0x40}
+		case 1:
+			d.blocks[k] = results
+		default:
+			index, err := ti.of(results)
+			if err != nil {
+				return nil, errCannot(secType, err)
+			}
+			d.blocks[k] = appendS32(nil, int32(index))
+		}
+	}
+	return d, nil
 }
 
 // vecLen returns the length of the vector that starts section s, 0 if s is

@@ -117,7 +117,7 @@ func checkInstrumentedWith(t testing.TB, wasm, out []byte, info *Info, opts Inst
 	// A data section with ref.func in an offset (invalid) is renumbered too.
 	dataRenumbered := false
 	if s := sectionOf(t, wasm, secData); s != nil && opts.Interrupt {
-		p, err := dataSection(wasm, s, shift(info.ImportedFuncs))
+		p, err := dataSection(wasm, s, shift{uint32(info.ImportedFuncs), 1})
 		dataRenumbered = p != nil || err != nil
 	}
 	kept := func(b []byte, stripped bool) [][]byte {

@@ -62,6 +62,13 @@ const (
 	CheckModule = "wedge_runtime"
 	CheckName   = "check"
 
+	// CallDepthName names the function, of type [] -> [] in module
+	// CheckModule, that a guest instrumented with a call depth limit
+	// (InstrumentOptions.MaxCallDepth) calls when a call would go deeper
+	// than the limit: the host must provide it, and stop the guest (by
+	// panicking). If it returns, the guest goes on, one frame deeper.
+	CallDepthName = "call_depth_exceeded"
+
 	// CheckInterval is the number of checks (loop iterations and function
 	// entries) between two calls to the check function.
 	CheckInterval = 2000
@@ -79,6 +86,9 @@ type codeScan struct {
 	// codeEdits are the offsets of the loops and function indices in the
 	// module, in ascending order.
 	codeEdits
+	// globals is one more than the largest global index that the bodies
+	// use (bodyScan.globals).
+	globals uint32
 	// cannot is the first reason the module cannot be interrupted, as
 	// "function 3 has unknown opcode 0x06 at offset 0x1f"; "" if there is
 	// none.
@@ -166,48 +176,118 @@ func localsEnd(b []byte, i int) int {
 }
 
 // shift is the renumbering of the function index space after the import of
-// one more function: the indices of the functions the module defines, from
-// the number of imported functions, move up by one.
-type shift uint32
+// more functions: the indices of the functions the module defines, from
+// the number of imported functions, move up by the number added.
+type shift struct{ imported, added uint32 }
 
 // of returns the new index of function i, and false if it cannot be
 // renumbered.
 func (s shift) of(i uint32) (uint32, bool) {
 	switch {
-	case i < uint32(s):
+	case i < s.imported:
 		return i, true
-	case i == math.MaxUint32:
+	case i > math.MaxUint32-s.added:
 		return 0, false
 	}
-	return i + 1, true
+	return i + s.added, true
 }
 
 // codePlan plans the rewriting of a code section for Interrupt.
 type codePlan struct {
 	code  *section
 	funcs shift
-	check []byte // the check inserted at each function's entry and loop head
-	entry []int  // where: after each body's locals,
-	at    []int  // and after each loop's block type, in ascending order
-	refs  []int  // the function indices to renumber, in ascending order
-	sizes []uint32
-	size  int // the new code section's payload size
+	check []byte     // the check inserted at each function's entry and loop head
+	depth *depthCode // the call depth limit's code, nil for none
+	entry []int      // where: after each body's locals,
+	at    []int      // and after each loop's block type, in ascending order
+	refs  []int      // the function indices to renumber, in ascending order
+	// With a call depth limit, the return instructions to turn into
+	// branches and the tail calls to precede with a decrement.
+	returns []returnAt
+	tails   []int
+	sizes   []uint32
+	size    int // the new code section's payload size
 }
+
+// The call depth limit. wazero grows a guest's call stack (a Go slice,
+// doubled at each growth) up to a ceiling of its own, about 50 MB, before it
+// traps: a guest that recurses without end makes the host allocate over 100
+// MB, and keeps it while it waits or is preempted. Nothing in WebAssembly
+// bounds the depth, so the instrumentation counts it, in a global $depth:
+//
+//	global.get $depth  i32.const 1  i32.add  global.set $depth
+//	global.get $depth  i32.const max  i32.gt_u
+//	if  call $call_depth_exceeded  end
+//	block (type of the function's results)
+//	  check (see above)
+//	  body, with each return made br <its block nesting depth>
+//	end
+//	global.get $depth  i32.const 1  i32.sub  global.set $depth
+//	end
+//
+// The block takes the function's label: a branch to the function's label
+// (br, br_if, br_table at the body's nesting depth) reaches the block's end
+// with the results instead, and so does every return, rewritten as a br to
+// it (WebAssembly's br unwinds the operand stack as return does). Then the
+// decrement runs on every exit but a trap, after which the instance is not
+// used. A function with several results needs a block type [] -> results
+// from the type section, which is appended if the module does not have it.
+// A tail call leaves its frame too: the decrement goes before it.
+
+// depthCode is the code of the call depth limit.
+type depthCode struct {
+	enter []byte // at a function's entry: increment, and call the host past the limit
+	leave []byte // decrement, after the body and before tail calls
+	// blocks are the types of the blocks that wrap the bodies (0x40, a
+	// value type or a type index), one per body.
+	blocks [][]byte
+}
+
+// depthEnter returns the code that increments the depth global and calls
+// the function exceeded when it is over max.
+func depthEnter(depth, exceeded, max uint32) []byte {
+	c := make([]byte, 0, 32)
+	c = appendU32(append(c, 0x23), depth)                  // global.get $depth
+	c = append(c, 0x41, 0x01, 0x6a)                        // i32.const 1, i32.add
+	c = appendU32(append(c, 0x24), depth)                  // global.set $depth
+	c = appendU32(append(c, 0x23), depth)                  // global.get $depth
+	c = appendS32(append(c, 0x41), int32(max))             // i32.const max
+	c = append(c, 0x4b, 0x04, 0x40)                        // i32.gt_u, if (no result)
+	c = append(appendU32(append(c, 0x10), exceeded), 0x0b) // call $exceeded, end
+	return c
+}
+
+// depthLeave returns the code that decrements the depth global.
+func depthLeave(depth uint32) []byte {
+	c := appendU32([]byte{0x23}, depth)      // global.get $depth
+	c = append(c, 0x41, 0x01, 0x6b)          // i32.const 1, i32.sub
+	return appendU32(append(c, 0x24), depth) // global.set $depth
+}
+
+// depthGlobal returns the global that the call depth limit adds: i32,
+// mutable, initialised to 0.
+func depthGlobal() []byte { return []byte{i32Type, 0x01, 0x41, 0x00, 0x0b} }
 
 // planCode returns where the checks go in the code section and which
 // function indices change, given Parse's edits, and the section's new size.
 // It checks that the edits still describe the section.
-func planCode(wasm []byte, code *section, e *codeEdits, funcs shift, check []byte) (*codePlan, error) {
+func planCode(wasm []byte, code *section, e *codeEdits, funcs shift, check []byte, depth *depthCode) (*codePlan, error) {
 	changed := func(what string, at int) error {
 		return fmt.Errorf("%w: no %s at offset %#x: the module changed after Parse", ErrInfoMismatch, what, at)
 	}
-	p := &codePlan{code: code, funcs: funcs, check: check, at: make([]int, 0, len(e.loops)), refs: e.funcs}
+	p := &codePlan{code: code, funcs: funcs, check: check, depth: depth, at: make([]int, 0, len(e.loops)), refs: e.funcs}
+	if depth != nil {
+		p.returns, p.tails = e.returns, e.tails
+	}
 	r := &reader{b: wasm[:code.end], pos: code.payload}
 	n := r.count(3) // size, locals count, end
+	if depth != nil && len(depth.blocks) != n {
+		return nil, fmt.Errorf("%w: %d function bodies for %d functions", ErrCannotInterrupt, n, len(depth.blocks))
+	}
 	p.entry = make([]int, 0, n)
 	p.sizes = make([]uint32, 0, n)
 	size := uint64(r.pos - code.payload)
-	loop, ref := 0, 0 // in e.loops, e.funcs
+	loop, ref, ret, tail := 0, 0, 0, 0 // in e.loops, e.funcs, p.returns, p.tails
 	for k := 0; k < n && r.err == nil; k++ {
 		bodySize := r.u32()
 		start := r.pos
@@ -223,6 +303,24 @@ func planCode(wasm []byte, code *section, e *codeEdits, funcs shift, check []byt
 		}
 		p.entry = append(p.entry, locals)
 		newSize := uint64(bodySize) + uint64(len(check))
+		if depth != nil {
+			// enter, block type, leave, end.
+			newSize += uint64(len(depth.enter)+1+len(depth.blocks[k])) + uint64(len(depth.leave)+1)
+			for ; ret < len(p.returns) && p.returns[ret].at < end; ret++ {
+				at := p.returns[ret].at
+				if at < locals || b[at] != 0x0f || p.returns[ret].depth < 0 || ret > 0 && at <= p.returns[ret-1].at {
+					return nil, changed("return", at)
+				}
+				newSize += uint64(sizeU32(uint32(p.returns[ret].depth))) // br depth for return
+			}
+			for ; tail < len(p.tails) && p.tails[tail] < end; tail++ {
+				at := p.tails[tail]
+				if at < locals || b[at] != 0x12 && b[at] != 0x13 || tail > 0 && at <= p.tails[tail-1] {
+					return nil, changed("tail call", at)
+				}
+				newSize += uint64(len(depth.leave))
+			}
+		}
 		for ; loop < len(e.loops) && e.loops[loop] < end; loop++ {
 			at := loopBody(b, e.loops[loop])
 			if e.loops[loop] < locals || at < 0 || len(p.at) > 0 && at <= p.at[len(p.at)-1] {
@@ -268,6 +366,12 @@ func planCode(wasm []byte, code *section, e *codeEdits, funcs shift, check []byt
 	if ref != len(e.funcs) {
 		return nil, changed("function index", e.funcs[ref])
 	}
+	if ret != len(p.returns) {
+		return nil, changed("return", p.returns[ret].at)
+	}
+	if tail != len(p.tails) {
+		return nil, changed("tail call", p.tails[tail])
+	}
 	if size > 1<<32-1 {
 		return nil, fmt.Errorf("%w: the code section would be larger than 4 GiB", ErrCannotInterrupt)
 	}
@@ -281,7 +385,8 @@ func (p *codePlan) write(out, wasm []byte) []byte {
 	out = appendU32(out, uint32(p.size))
 	_, i, _ := readU32(wasm, p.code.payload)
 	out = append(out, wasm[p.code.payload:i]...) // the count, as it was
-	at, refs := p.at, p.refs
+	at, refs, returns, tails := p.at, p.refs, p.returns, p.tails
+	d := p.depth
 	for k, newSize := range p.sizes {
 		size, start, _ := readU32(wasm, i)
 		end := start + int(size)
@@ -289,28 +394,56 @@ func (p *codePlan) write(out, wasm []byte) []byte {
 		out = appendU32(out, newSize)
 		from := p.entry[k]
 		out = append(out, wasm[start:from]...)
+		if d != nil {
+			out = append(out, d.enter...)
+			out = append(append(out, 0x02), d.blocks[k]...) // block: the body's end closes it
+		}
 		out = append(out, p.check...)
 		for {
-			loop := len(at) > 0 && at[0] < end
-			ref := len(refs) > 0 && refs[0] < end
-			if loop && (!ref || at[0] <= refs[0]) {
-				out = append(out, wasm[from:at[0]]...)
-				out = append(out, p.check...)
-				from, at = at[0], at[1:]
-				continue
+			// The next edit; at the same offset, the insertions (a
+			// loop's check, a tail call's decrement) go first.
+			next, edit := end, -1
+			if len(at) > 0 && at[0] < next {
+				next, edit = at[0], 0
 			}
-			if !ref {
+			if len(tails) > 0 && tails[0] < next {
+				next, edit = tails[0], 1
+			}
+			if len(returns) > 0 && returns[0].at < next {
+				next, edit = returns[0].at, 2
+			}
+			if len(refs) > 0 && refs[0] < next {
+				next, edit = refs[0], 3
+			}
+			if edit < 0 {
 				break
 			}
-			v, next, _ := readU32(wasm, refs[0])
-			if w, _ := p.funcs.of(v); w != v {
-				out = append(out, wasm[from:refs[0]]...)
-				out = appendU32(out, w)
-				from = next
+			out = append(out, wasm[from:next]...)
+			from = next
+			switch edit {
+			case 0:
+				out = append(out, p.check...)
+				at = at[1:]
+			case 1:
+				out = append(out, d.leave...)
+				tails = tails[1:]
+			case 2:
+				out = appendU32(append(out, 0x0c), uint32(returns[0].depth)) // br to the wrapping block
+				from++
+				returns = returns[1:]
+			case 3:
+				v, after, _ := readU32(wasm, next)
+				if w, _ := p.funcs.of(v); w != v {
+					out = appendU32(out, w)
+					from = after
+				}
+				refs = refs[1:]
 			}
-			refs = refs[1:]
 		}
 		out = append(out, wasm[from:end]...)
+		if d != nil {
+			out = append(append(out, d.leave...), 0x0b)
+		}
 	}
 	return out
 }

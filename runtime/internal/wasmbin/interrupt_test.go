@@ -41,6 +41,12 @@ var interruptOpts = []InstrumentOptions{
 	{Interrupt: true, StripData: true},
 }
 
+// depthOpts add a call depth limit.
+var depthOpts = []InstrumentOptions{
+	{Interrupt: true, MaxCallDepth: 1000},
+	{Interrupt: true, StripData: true, MaxCallDepth: 1 << 30},
+}
+
 // TestInterruptFixtures instruments every fixture with Interrupt, with and
 // without StripData: the output validates, parses to what InstrumentWith
 // promises and has one check per function and per loop, as many as wasm2wat

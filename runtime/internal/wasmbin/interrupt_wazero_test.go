@@ -19,9 +19,18 @@ import (
 type checker struct {
 	calls atomic.Int64
 	stop  atomic.Bool
+	deep  atomic.Int64 // calls of the call depth function
 }
 
 var errStopped = errors.New("stopped by the host")
+
+var errTooDeep = errors.New("call depth exceeded")
+
+// exceeded is the host's call depth function: it stops the guest.
+func (c *checker) exceeded(context.Context) {
+	c.deep.Add(1)
+	panic(errTooDeep)
+}
 
 func (c *checker) check(context.Context) {
 	c.calls.Add(1)
@@ -38,7 +47,10 @@ func newRuntime(t testing.TB, c *checker, features api.CoreFeatures) wazero.Runt
 	ctx := context.Background()
 	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCoreFeatures(features))
 	t.Cleanup(func() { r.Close(ctx) })
-	if _, err := r.NewHostModuleBuilder(CheckModule).NewFunctionBuilder().WithFunc(c.check).Export(CheckName).Instantiate(ctx); err != nil {
+	if _, err := r.NewHostModuleBuilder(CheckModule).
+		NewFunctionBuilder().WithFunc(c.check).Export(CheckName).
+		NewFunctionBuilder().WithFunc(c.exceeded).Export(CallDepthName).
+		Instantiate(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.NewHostModuleBuilder("env").

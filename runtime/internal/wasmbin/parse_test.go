@@ -163,6 +163,11 @@ var fixtureInfos = map[string]*Info{
 		ImportedGlobals: 1, Globals: []Global{{i32, true}, {i64, true}},
 		Start: 0, Resettable: true,
 	},
+	"depth": {
+		ImportedFuncs: 1, Globals: []Global{{i32, true}}, Start: -1,
+		Exports:    []Export{{"rec", 0, 1}, {"many", 0, 7}, {"sink", 0, 8}},
+		Resettable: true,
+	},
 	"recurse": {
 		Globals: []Global{{i32, true}}, Start: -1,
 		Exports:    []Export{{"leaves", 0, 0}, {"f0", 0, 1}, {"f30", 0, 31}},

@@ -1,6 +1,8 @@
 package wasmbin
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"math"
 )
@@ -33,15 +35,15 @@ func (w *rewriter) flush() {
 	w.mark = w.r.pos
 }
 
-// grow reads the length of a vector and writes it plus one: the rewriting
-// appends an element.
-func (w *rewriter) grow(minSize int) int {
+// grow reads the length of a vector and writes it plus by: the rewriting
+// appends by elements.
+func (w *rewriter) grow(minSize, by int) int {
 	w.flush()
 	n := w.r.count(minSize)
-	if w.r.err == nil && n == math.MaxUint32 {
+	if w.r.err == nil && uint64(n)+uint64(by) > math.MaxUint32 {
 		w.r.failf(w.mark, "vector too long to grow")
 	}
-	w.out = appendU32(w.out, uint32(n)+1)
+	w.out = appendU32(w.out, uint32(n+by))
 	w.mark = w.r.pos
 	return n
 }
@@ -75,17 +77,23 @@ func (w *rewriter) done() ([]byte, error) {
 	return w.out, w.r.err
 }
 
-// typeSection returns the type section with the type (func) appended, or nil
-// if it has one already, and the index of that type. It fails on a type it
+// funcType is an entry of the type section: whether it has parameters, and
+// the encoding of its results (one byte each, the value types of 2.0).
+type funcType struct {
+	params  bool
+	results []byte
+}
+
+// readTypes decodes the type section (nil for none). It fails on a type it
 // does not know (those of the GC feature, whose recursion groups change the
 // type index space) and on a malformed section, which Parse does not read.
-func typeSection(wasm []byte, s *section) (payload []byte, index uint32, err error) {
+func readTypes(wasm []byte, s *section) ([]funcType, error) {
 	if s == nil {
-		return []byte{1, 0x60, 0, 0}, 0, nil
+		return nil, nil
 	}
 	r := &reader{b: wasm[:s.end], pos: s.payload}
 	n := r.count(3)
-	found := false
+	types := make([]funcType, 0, n)
 	for i := 0; i < n && r.err == nil; i++ {
 		at := r.pos
 		if form := r.byte(); r.err == nil && form != 0x60 {
@@ -97,41 +105,104 @@ func typeSection(wasm []byte, s *section) (payload []byte, index uint32, err err
 			r.valType()
 		}
 		results := r.count(1)
+		from := r.pos
 		for k := 0; k < results; k++ {
 			r.valType()
 		}
-		if r.err == nil && params == 0 && results == 0 && !found {
-			found, index = true, uint32(i)
+		if r.err == nil {
+			types = append(types, funcType{params: params > 0, results: wasm[from:r.pos]})
 		}
 	}
 	if r.err == nil && r.pos != s.end {
 		r.failf(r.pos, "section size mismatch: %d bytes left", s.end-r.pos)
 	}
-	if r.err == nil && n == math.MaxUint32 {
-		r.failf(s.payload, "too many types")
-	}
 	if r.err != nil {
-		return nil, 0, r.err
+		return nil, r.err
 	}
-	if found {
-		return nil, index, nil // copied as it is
-	}
-	_, first, _ := readU32(wasm[:s.end], s.payload)
-	payload = appendU32(make([]byte, 0, s.end-s.payload+8), uint32(n)+1)
-	payload = append(payload, wasm[first:s.end]...)
-	return append(payload, 0x60, 0, 0), uint32(n), nil
+	return types, nil
 }
 
-// importSection returns the import section with the check function, of type
-// typ, appended, and the number of functions it imported before.
-func importSection(wasm []byte, s *section, typ uint32) (payload []byte, funcs int, err error) {
-	entry := appendU32(nil, uint32(len(CheckModule)))
-	entry = append(entry, CheckModule...)
-	entry = appendU32(entry, uint32(len(CheckName)))
-	entry = append(entry, CheckName...)
-	entry = appendU32(append(entry, 0x00), typ)
+// typeIndex finds the types [] -> results that Interrupt needs among the
+// module's, and appends those it does not find.
+type typeIndex struct {
+	types []funcType // the module's
+	added [][]byte   // the results of the types to append
+}
+
+// of returns the index of the first type [] -> results.
+func (t *typeIndex) of(results []byte) (uint32, error) {
+	for i, ft := range t.types {
+		if !ft.params && bytes.Equal(ft.results, results) {
+			return uint32(i), nil
+		}
+	}
+	for i, r := range t.added {
+		if bytes.Equal(r, results) {
+			return uint32(len(t.types) + i), nil
+		}
+	}
+	n := len(t.types) + len(t.added)
+	if n >= math.MaxInt32 { // a type index that a block type (s33) can hold
+		return 0, errors.New("too many types")
+	}
+	t.added = append(t.added, results)
+	return uint32(n), nil
+}
+
+// typeSection returns the type section s (nil for none) with t's added
+// types appended, or nil if there are none to add: s is then copied.
+func typeSection(wasm []byte, s *section, t *typeIndex) []byte {
+	if len(t.added) == 0 {
+		return nil
+	}
+	var payload []byte
 	if s == nil {
-		return append([]byte{1}, entry...), 0, nil
+		payload = []byte{0}
+	} else {
+		payload = wasm[s.payload:s.end]
+	}
+	_, first, _ := readU32(payload, 0)
+	out := appendU32(make([]byte, 0, len(payload)+8), uint32(len(t.types)+len(t.added)))
+	out = append(out, payload[first:]...)
+	for _, r := range t.added {
+		out = appendU32(append(out, 0x60, 0), uint32(len(r)))
+		out = append(out, r...)
+	}
+	return out
+}
+
+// funcTypes decodes the function section (nil for none): the type index of
+// each function the module defines.
+func funcTypes(wasm []byte, s *section) ([]uint32, error) {
+	if s == nil {
+		return nil, nil
+	}
+	r := &reader{b: wasm[:s.end], pos: s.payload}
+	n := r.count(1)
+	types := make([]uint32, 0, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		types = append(types, r.u32())
+	}
+	if r.err == nil && r.pos != s.end {
+		r.failf(r.pos, "section size mismatch: %d bytes left", s.end-r.pos)
+	}
+	return types, r.err
+}
+
+// importSection returns the import section with the functions of the given
+// names, in module CheckModule and of type typ, appended, and the number of
+// functions it imported before.
+func importSection(wasm []byte, s *section, typ uint32, names ...string) (payload []byte, funcs int, err error) {
+	var entries []byte
+	for _, name := range names {
+		entries = appendU32(entries, uint32(len(CheckModule)))
+		entries = append(entries, CheckModule...)
+		entries = appendU32(entries, uint32(len(name)))
+		entries = append(entries, name...)
+		entries = appendU32(append(entries, 0x00), typ)
+	}
+	if s == nil {
+		return append(appendU32(nil, uint32(len(names))), entries...), 0, nil
 	}
 	p := parser{info: &Info{}}
 	r := &reader{b: wasm[:s.end], pos: s.payload}
@@ -140,15 +211,15 @@ func importSection(wasm []byte, s *section, typ uint32) (payload []byte, funcs i
 		r.failf(r.pos, "section size mismatch: %d bytes left", s.end-r.pos)
 	}
 	n, first, _ := readU32(wasm[:s.end], s.payload)
-	if r.err == nil && n == math.MaxUint32 {
+	if r.err == nil && uint64(n)+uint64(len(names)) > math.MaxUint32 {
 		r.failf(s.payload, "too many imports")
 	}
 	if r.err != nil {
 		return nil, 0, r.err
 	}
-	payload = appendU32(make([]byte, 0, s.end-s.payload+len(entry)+8), n+1)
+	payload = appendU32(make([]byte, 0, s.end-s.payload+len(entries)+8), n+uint32(len(names)))
 	payload = append(payload, wasm[first:s.end]...)
-	return append(payload, entry...), p.info.ImportedFuncs, nil
+	return append(payload, entries...), p.info.ImportedFuncs, nil
 }
 
 // tableSection renumbers the ref.func of the tables' initialisers (a table
@@ -186,20 +257,20 @@ func tableSection(wasm []byte, s *section, funcs shift) ([]byte, error) {
 }
 
 // globalSection renumbers the ref.func of the globals' initialisers and
-// appends the budget global. s may be nil.
-func globalSection(wasm []byte, s *section, funcs shift) ([]byte, error) {
+// appends the n globals encoded in added. s may be nil.
+func globalSection(wasm []byte, s *section, funcs shift, n int, added []byte) ([]byte, error) {
 	if s == nil {
-		return append([]byte{1}, budgetGlobal()...), nil
+		return append(appendU32(nil, uint32(n)), added...), nil
 	}
 	w := newRewriter(wasm, s, funcs)
-	n := w.grow(3)
+	n = w.grow(3, n)
 	for i := 0; i < n && w.r.err == nil; i++ {
 		w.r.valType()
 		w.r.byte() // mutability: Parse checked it
 		w.expr()
 	}
 	w.flush()
-	w.out = append(w.out, budgetGlobal()...)
+	w.out = append(w.out, added...)
 	return w.done()
 }
 
@@ -281,7 +352,7 @@ func exportSection(wasm []byte, s *section, funcs *shift, added int) ([]byte, er
 	if s == nil {
 		return appendU32(nil, uint32(added)), nil
 	}
-	w := newRewriter(wasm, s, 0)
+	w := newRewriter(wasm, s, shift{})
 	if funcs != nil {
 		w.funcs = *funcs
 	}
@@ -306,7 +377,7 @@ func exportSection(wasm []byte, s *section, funcs *shift, added int) ([]byte, er
 // function the module defines, nil if there is no such function). The other
 // subsections are copied. It returns ok false when the section is malformed:
 // it is then best dropped.
-func nameSection(wasm []byte, s *section, funcs shift, blocks func(fn uint32) (all, loops []int, ok bool)) (payload []byte, ok bool) {
+func nameSection(wasm []byte, s *section, funcs shift, entryLabels int, blocks func(fn uint32) (all, loops []int, ok bool)) (payload []byte, ok bool) {
 	r := &reader{b: wasm[:s.end], pos: s.payload}
 	r.name()
 	out := append([]byte(nil), wasm[s.payload:r.pos]...)
@@ -333,7 +404,7 @@ func nameSection(wasm []byte, s *section, funcs shift, blocks func(fn uint32) (a
 						w.r.skipName()
 					}
 				case 3:
-					if !w.labels(fn, blocks) {
+					if !w.labels(fn, entryLabels, blocks) {
 						return nil, false
 					}
 				}
@@ -355,12 +426,13 @@ func nameSection(wasm []byte, s *section, funcs shift, blocks func(fn uint32) (a
 
 // labels rewrites the label names of the function whose (old) index is at
 // w.r.b[fn]: label j, the j-th block, loop or if of the body, becomes label
-// 1 + j + the number of loops before it, after the checks' if blocks at the
-// entry and after each loop.
-func (w *rewriter) labels(fn int, blocks func(fn uint32) (all, loops []int, ok bool)) bool {
+// entry + j + the number of loops before it, after the entry blocks
+// (the check's if and, with a call depth limit, the depth check's if and
+// the block that wraps the body) and the checks' if blocks after each loop.
+func (w *rewriter) labels(fn int, entry int, blocks func(fn uint32) (all, loops []int, ok bool)) bool {
 	f, _, _ := readU32(w.r.b, fn)
 	var all, loops []int
-	defined := f >= uint32(w.funcs)
+	defined := f >= w.funcs.imported
 	if defined {
 		var ok bool
 		if all, loops, ok = blocks(f); !ok {
@@ -382,7 +454,7 @@ func (w *rewriter) labels(fn int, blocks func(fn uint32) (all, loops []int, ok b
 		for before < len(loops) && loops[before] < all[j] {
 			before++
 		}
-		w.out = appendU32(w.out, uint32(1+int(j)+before))
+		w.out = appendU32(w.out, uint32(entry+int(j)+before))
 		w.mark = w.r.pos
 		w.r.skipName()
 	}
