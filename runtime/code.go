@@ -53,6 +53,16 @@ type CodeStats struct {
 	Budget    int64 // the budget Bytes is kept under
 	Evictions int64 // code closed to stay under the budget
 	Reloads   int64 // code compiled again after an eviction
+
+	// What the compilations to machine code did (see share.go); modules
+	// run by the interpreter first (Config.InterpretFirst) count once
+	// their compiled code is loaded on eviction, not when it replaces the
+	// interpreted one.
+	Compiled    int64         // compiled by wazero's compiler
+	CacheLoads  int64         // loaded from the disk cache instead
+	CompileTime time.Duration // spent in the Compiled ones
+	LoadTime    time.Duration // spent in the CacheLoads
+	Imported    int64         // compiled code files received (ImportCompiledCode)
 }
 
 // CodeStats reports the runtime's compiled-code residency.
@@ -62,6 +72,9 @@ func (r *Runtime) CodeStats() CodeStats {
 	st := CodeStats{
 		Modules: len(r.modules), Bytes: r.codeBytes.Load(), Budget: r.codeBudget,
 		Evictions: r.evictions.Load(), Reloads: r.reloads.Load(),
+		Compiled: r.compiled.Load(), CacheLoads: r.cacheLoads.Load(),
+		CompileTime: time.Duration(r.compileNanos.Load()), LoadTime: time.Duration(r.loadNanos.Load()),
+		Imported: r.imported.Load(),
 	}
 	for _, m := range r.modules {
 		if m.resident.Load() {
@@ -119,7 +132,7 @@ func (m *Module) reload(ctx context.Context) error {
 	}
 	// The work is shared by every request waiting for this module: a
 	// canceled one must not abort it.
-	cm, err := m.engine.CompileModule(context.WithoutCancel(ctx), src)
+	cm, err := m.r.compileOn(context.WithoutCancel(ctx), m.engine, src, m.sha)
 	if err != nil {
 		return fmt.Errorf("reload compiled code: %w", err)
 	}

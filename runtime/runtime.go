@@ -98,6 +98,13 @@ type Runtime struct {
 	reloads    atomic.Int64
 	returning  atomic.Bool // a memory return is scheduled (returnMemory)
 
+	// wazero's disk caches, and what compilations did (share.go).
+	rtDisk, safeDisk     diskCache
+	compiled, cacheLoads atomic.Int64
+	compileNanos         atomic.Int64
+	loadNanos            atomic.Int64
+	imported             atomic.Int64
+
 	// Compilations in the background (Config.InterpretFirst).
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
@@ -143,6 +150,10 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if r.safe, err = r.newEngine(ctx, cfg, wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(true), "closeondone-v1"); err != nil {
 		r.rt.Close(ctx)
 		return nil, err
+	}
+	if cfg.CacheDir != "" {
+		r.rtDisk.dir = wazeroCacheDir(filepath.Join(cfg.CacheDir, "interrupt-v1"))
+		r.safeDisk.dir = wazeroCacheDir(filepath.Join(cfg.CacheDir, "closeondone-v1"))
 	}
 	if cfg.InterpretFirst {
 		// Interruptible modules only: the checks stop them, as on rt.
@@ -279,7 +290,7 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 
 	var cm wazero.CompiledModule
 	var code []byte
-	cm, code, m.info, m.why, m.interruptible, m.err = r.compile(ctx, wasm)
+	cm, code, m.info, m.why, m.interruptible, m.err = r.compile(ctx, wasm, key)
 	m.resettable = m.err == nil && m.why == ""
 	m.engine = r.engineFor(m.interruptible)
 	if m.err == nil && m.engine == r.quick {
@@ -315,7 +326,7 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 // can be reset to an image (why is empty) also mutable globals exported,
 // data segments stripped (instantiate applies them) and the start
 // function exported instead of run.
-func (r *Runtime) compile(ctx context.Context, wasm []byte) (cm wazero.CompiledModule, code []byte, info *wasmbin.Info, why string, interruptible bool, err error) {
+func (r *Runtime) compile(ctx context.Context, wasm []byte, sha string) (cm wazero.CompiledModule, code []byte, info *wasmbin.Info, why string, interruptible bool, err error) {
 	// Bound what decoding may allocate before wazero sees the module.
 	if err := checkBinary(wasm); err != nil {
 		return nil, nil, nil, "", false, api.NewError(api.CodeInvalidModule, "not a valid WebAssembly module: "+err.Error(), err)
@@ -351,7 +362,7 @@ func (r *Runtime) compile(ctx context.Context, wasm []byte) (cm wazero.CompiledM
 			}
 		}
 	}
-	cm, err = r.engineFor(interruptible).CompileModule(ctx, code)
+	cm, err = r.compileOn(ctx, r.engineFor(interruptible), code, sha)
 	if err != nil {
 		return nil, nil, nil, "", false, api.NewError(api.CodeInvalidModule, "not a valid WebAssembly module: "+err.Error(), err)
 	}
