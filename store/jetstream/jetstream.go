@@ -129,8 +129,12 @@ type Store struct {
 	js   jetstream.JetStream
 	log  *slog.Logger
 	aead cipher.AEAD
-	node string // Config.Node, or random: names this Store in the nodes bucket, heartbeats and logs
-	tm   timing
+	// codeKey authenticates shared compiled code (code.go); codeSrc is
+	// what Deploy shares (ShareCompiledCode), nil: nothing.
+	codeKey []byte
+	codeSrc atomic.Pointer[CodeSource]
+	node    string // Config.Node, or random: names this Store in the nodes bucket, heartbeats and logs
+	tm      timing
 
 	// The buckets and streams are set by bind, before bound is set, and
 	// never change after: a method reads them only once bound says so.
@@ -203,6 +207,7 @@ func open(ctx context.Context, cfg Config, tm timing) (*Store, error) {
 	s := &Store{
 		log:      log.With("store", "jetstream", "node", node),
 		aead:     aead,
+		codeKey:  deriveCodeKey(cfg.SecretKey),
 		node:     node,
 		tm:       tm,
 		done:     make(chan struct{}),

@@ -491,6 +491,8 @@ func TestWatchResumesWhenSilent(t *testing.T) {
 func TestNoGarbage(t *testing.T) {
 	n := startServer(t)
 	s := newStore(t, n.url(), testKey)
+	var code codeFile // compiled code goes with its module
+	s.ShareCompiledCode(code.source)
 	setup(t, s)
 	ctx := t.Context()
 	big := bytes.Repeat([]byte("x"), inlineMax+1)

@@ -22,7 +22,8 @@ import (
 //	wedge_kv       T.NS.KEY            → 0x00 value | 0x01 object name
 //	wedge_modules  SHA256              → JSON moduleRef
 //
-// and the object stores wedge_modules (SHA256.ID → module bytes) and
+// and the object stores wedge_modules (SHA256.ID → module bytes;
+// code/SHA256/PLATFORM.ID → the module's compiled code, see code.go) and
 // wedge_kv (ID → a large KV value).
 
 // escape turns any string into one token of a KV key: the bytes

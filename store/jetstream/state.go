@@ -36,6 +36,9 @@ type moduleRef struct {
 	Object string `json:"object"` // SHA256.ID in the wedge_modules object store
 	Size   int64  `json:"size"`
 	Refs   int    `json:"refs"`
+	// Code names the objects holding the module's compiled code, by
+	// platform (code.go).
+	Code map[string]string `json:"code,omitempty"`
 }
 
 // CreateTenant implements store.Store.
@@ -174,6 +177,7 @@ func (s *Store) Deploy(ctx context.Context, tenant, worker string, module []byte
 	if s.cache != nil {
 		s.cache.putModule(sha, module) // this node will serve it: no need to read it back
 	}
+	s.shareCode(ctx, sha) // before the commit: a node that sees the version finds the code
 	now := time.Now().UTC()
 	var v store.Version
 	key := workerKey(tenant, worker)
@@ -588,6 +592,11 @@ func (s *Store) release(ctx context.Context, sha string, n int) {
 		if ref.Refs <= 0 {
 			if err := s.deleteObject(ctx, s.modules, s.modulesObjStream, bucketModules, ref.Object); err != nil {
 				s.log.Warn("delete module", "sha256", sha, "object", ref.Object, "err", err)
+			}
+			for _, obj := range ref.Code {
+				if err := s.deleteObject(ctx, s.modules, s.modulesObjStream, bucketModules, obj); err != nil {
+					s.log.Warn("delete compiled code", "sha256", sha, "object", obj, "err", err)
+				}
 			}
 		}
 		return
