@@ -240,3 +240,44 @@ func TestPauseCompiling(t *testing.T) {
 		t.Fatalf("compiled: %v", err)
 	}
 }
+
+// TestInterpretedDropped: an interpreted module is pruned as soon as
+// nothing references it; once compiled it waits for Prune, as without
+// InterpretFirst.
+func TestInterpretedDropped(t *testing.T) {
+	rt := newRuntime(t, runtime.Config{InterpretFirst: true})
+	ctx := context.Background()
+	m, err := rt.Compile(ctx, variant(t, "fresh", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.HoldUpgrade(m)
+	m.Release()
+	if n := rt.Modules(); n != 0 {
+		t.Errorf("an interpreted module nothing uses is kept: %d modules", n)
+	}
+	if m.Acquire() {
+		t.Error("a dropped module can be acquired")
+	}
+
+	m, err = rt.Compile(ctx, variant(t, "fresh", 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Run(ctx, runtime.RunConfig{}); err != nil { // starts the compilation
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := m.WaitCompiled(wctx); err != nil {
+		t.Fatal(err)
+	}
+	m.Release()
+	if n := rt.Modules(); n != 1 {
+		t.Errorf("a compiled module nothing uses is dropped before Prune: %d modules", n)
+	}
+	rt.Prune(ctx, 0)
+	if n := rt.Modules(); n != 0 {
+		t.Errorf("Prune left %d modules", n)
+	}
+}

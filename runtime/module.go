@@ -88,6 +88,7 @@ func (m *Module) Release() {
 	case n == 0:
 		m.idleSince.Store(time.Now().UnixNano())
 		m.stopUpgrade() // nothing uses it: spare the CPU
+		m.dropInterpreted()
 	case n < 0:
 		panic("runtime: Module released more often than acquired")
 	}
