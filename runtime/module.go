@@ -240,6 +240,31 @@ func (m *Module) strippedData() []wasmbin.Data {
 // error.
 var errStopped = errors.New("stopped: the request is over")
 
+// maxCallDepth is the call depth limit of instrumented guests
+// (wasmbin.InstrumentOptions.MaxCallDepth): at most that many calls of the
+// guest's own functions active at once. wazero keeps a guest's call stack
+// in a Go slice that it doubles as the stack grows, up to a ceiling of
+// about 50 MB: a guest recursing without end made the host allocate 162 MiB
+// (a heap peak of 142 MiB) before it trapped, and hold it for as long as
+// the request lasted. A frame of the smallest function takes about 100
+// bytes of that stack (testdata/recurse.wat stopped at 10,000 frames
+// allocates 1.4 MiB in all, copies included), more for functions whose
+// values wazero spills: 10,000 keeps a request's stack to a few MB. It is
+// of the order of what other engines allow (V8 10,000 to 20,000 frames in
+// its 1 MB stack; wasmtime a 512 KiB stack), and deeper than a handler has
+// reason to go. See RATIONALE.md.
+const maxCallDepth = 10000
+
+// callDepthName names callDepthExceeded in the check module.
+const callDepthName = wasmbin.CallDepthName
+
+// errCallDepth is how callDepthExceeded stops a guest.
+var errCallDepth = errors.New("call depth exceeded: too many nested calls")
+
+// callDepthExceeded is wedge_runtime.call_depth_exceeded: instrumented
+// guests call it instead of going deeper than maxCallDepth calls.
+func callDepthExceeded(context.Context, wapi.Module, []uint64) { panic(errCallDepth) }
+
 // check is wedge_runtime.check. Instrumented guests call it every
 // wasmbin.CheckInterval loop iterations and function entries, so that a
 // guest always comes back to Go within microseconds: Go cannot preempt
@@ -300,6 +325,9 @@ func classify(ctx context.Context, err error, refused *atomic.Bool, phase string
 	}
 	if errors.Is(err, errCPULimit) || context.Cause(ctx) == errCPULimit {
 		return api.NewError(api.CodeCPULimit, "the worker exceeded its CPU time limit", err)
+	}
+	if errors.Is(err, errCallDepth) {
+		return api.NewError(api.CodeWorkerTrap, "the worker exceeded its call depth limit during its "+phase, err)
 	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {

@@ -227,13 +227,19 @@ func TestCallDepthLayout(t *testing.T) {
 	}
 }
 
-// TestCallDepthOptions: a limit needs Interrupt and fits an i32.
+// TestCallDepthOptions: a limit must fit an i32, and is ignored without
+// Interrupt.
 func TestCallDepthOptions(t *testing.T) {
 	wasm := codeModule(0, 0x0b)
-	for _, opts := range []InstrumentOptions{{MaxCallDepth: 10}, {Interrupt: true, MaxCallDepth: 1 << 31}} {
-		if _, err := InstrumentWith(wasm, nil, opts); err == nil {
-			t.Errorf("InstrumentWith(%+v) succeeded", opts)
-		}
+	if _, err := InstrumentWith(wasm, nil, InstrumentOptions{Interrupt: true, MaxCallDepth: 1 << 31}); err == nil {
+		t.Error("InstrumentWith with MaxCallDepth 2^31 succeeded")
+	}
+	plain, err := Instrument(wasm, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := InstrumentWith(wasm, nil, InstrumentOptions{MaxCallDepth: 10}); err != nil || !bytes.Equal(out, plain) {
+		t.Errorf("MaxCallDepth without Interrupt: %v, or not what Instrument gives", err)
 	}
 }
 

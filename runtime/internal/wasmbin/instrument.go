@@ -59,7 +59,7 @@ type InstrumentOptions struct {
 	// reach the instrumentation's globals.
 	Interrupt bool
 
-	// MaxCallDepth, with Interrupt, limits the depth of the calls between
+	// MaxCallDepth, with Interrupt (it is ignored without), limits the depth of the calls between
 	// the functions the module defines: a call that would make MaxCallDepth
 	// of them active at once calls the host function
 	// CheckModule.CallDepthName instead of running its body, which must stop
@@ -161,8 +161,11 @@ func InstrumentWith(wasm []byte, info *Info, opts InstrumentOptions) ([]byte, er
 		return nil, fmt.Errorf("%w: %d exports, info says %d", ErrInfoMismatch, oldExports, len(info.Exports))
 	}
 	maxGlobals := uint64(1<<32 - 1)
-	if opts.MaxCallDepth > math.MaxInt32 || opts.MaxCallDepth > 0 && !opts.Interrupt {
-		return nil, fmt.Errorf("wasmbin: MaxCallDepth %d: must be under 2^31, and needs Interrupt", opts.MaxCallDepth)
+	if !opts.Interrupt {
+		opts.MaxCallDepth = 0
+	}
+	if opts.MaxCallDepth > math.MaxInt32 {
+		return nil, fmt.Errorf("wasmbin: MaxCallDepth %d: must be under 2^31", opts.MaxCallDepth)
 	}
 	if opts.Interrupt {
 		maxGlobals-- // the global index space grows by one
