@@ -7,7 +7,8 @@
 #   c-module     C hello, each deploy is a new module (fetched and compiled
 #                by every node; a 6 KB module compiles in milliseconds)
 #   go-module    Go hello, each deploy is a new module (a custom section
-#                more): every node compiles a Go module, GO_DEPLOYS of them
+#                more): the node that takes the deploy compiles it, the
+#                others import its compiled code; GO_DEPLOYS of them
 # The benchmark is BenchmarkPropagation in cmd/wedge/cluster_e2e_test.go;
 # it runs only when asked for (-bench).
 set -euo pipefail

@@ -25,6 +25,7 @@ import (
 	"github.com/wedgeworks/wedge/runtime"
 	"github.com/wedgeworks/wedge/scheduler"
 	"github.com/wedgeworks/wedge/store"
+	"github.com/wedgeworks/wedge/store/jetstream"
 	"github.com/wedgeworks/wedge/tail"
 )
 
@@ -97,6 +98,11 @@ func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 	if err != nil {
 		st.Close()
 		return nil, err
+	}
+	if js, ok := st.(*jetstream.Store); ok {
+		// Deploys through this node share what its compiler produced:
+		// the other nodes load it instead of compiling.
+		js.ShareCompiledCode(rt.CompiledCode)
 	}
 	m := metrics.New()
 	err = registerCodeMetrics(m, rt)
@@ -328,23 +334,34 @@ func (r *reconciler) waitServing(ctx context.Context, tenant, name string, versi
 }
 
 func (r *reconciler) load(ctx context.Context, w store.Worker, v store.Version, env []string) (*scheduler.Worker, error) {
+	// The compiled code (when another node shares it) is fetched while
+	// the module is read: both wait on NATS and the disk.
+	fetch := make(chan time.Duration, 1)
+	go func() { fetch <- r.fetchCode(ctx, v.SHA256) }()
+	start := time.Now()
 	wasm, err := r.store.Module(ctx, v.SHA256)
+	read := time.Since(start)
+	fetched := <-fetch
 	if err != nil {
 		return nil, fmt.Errorf("read module %s: %w", v.SHA256, err)
 	}
-	start := time.Now()
+	start = time.Now()
 	m, err := r.rt.Compile(ctx, wasm)
 	if err != nil {
 		return nil, err
 	}
-	if d := time.Since(start); d > 10*time.Millisecond {
-		r.log.Info("worker compiled", "tenant", w.Tenant, "worker", w.Name, "version", v.Number, "took", d.Round(time.Millisecond))
-	}
+	compiled := time.Since(start)
 	// Caps lowered since the deploy apply to workers deployed before.
 	limits := v.Settings.Limits.Within(r.caps)
+	start = time.Now()
 	sw, err := r.sched.NewWorker(ctx, w.Tenant, w.Name, v.Number, m, limits, env, &initLog{log: r.log, tenant: w.Tenant, worker: w.Name})
 	if err != nil {
 		return nil, err
+	}
+	if initialized := time.Since(start); read+fetched+compiled+initialized > 10*time.Millisecond {
+		r.log.Info("worker loaded", "tenant", w.Tenant, "worker", w.Name, "version", v.Number,
+			"read_module", read.Round(time.Millisecond), "fetch_code", fetched.Round(time.Millisecond),
+			"compile", compiled.Round(time.Millisecond), "init", initialized.Round(time.Millisecond))
 	}
 	for _, b := range v.Settings.KVNamespaces {
 		sw.KVBindings = append(sw.KVBindings, b.Binding)
@@ -353,6 +370,58 @@ func (r *reconciler) load(ctx context.Context, w store.Worker, v store.Version, 
 		sw.Routes = append(sw.Routes, rt.Pattern)
 	}
 	return sw, nil
+}
+
+// codeStore is a shared store that holds the compiled code of the node
+// that took a deploy (jetstream.Store.SharedCode).
+type codeStore interface {
+	SharedCode(ctx context.Context, sha256 string) (name string, open func(context.Context) (io.ReadCloser, error), err error)
+}
+
+// fetchCode imports into the runtime's compilation cache the compiled code
+// another node shared for module sha, when the runtime does not hold the
+// module yet, so that Compile loads it instead of compiling. Without
+// shared code (none stored, another platform, another wazero version, a
+// failure) Compile compiles, as it would have. It returns the time taken.
+func (r *reconciler) fetchCode(ctx context.Context, sha string) time.Duration {
+	cs, ok := r.store.(codeStore)
+	if !ok || r.rt.HasModule(sha) {
+		return 0
+	}
+	start := time.Now()
+	name, open, err := cs.SharedCode(ctx, sha)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			r.log.Warn("fetch compiled code: compiling instead", "sha256", sha, "err", err)
+		}
+		return time.Since(start)
+	}
+	if r.rt.HasCompiledCode(name) {
+		return time.Since(start)
+	}
+	for attempt := 0; ; attempt++ {
+		rc, err := open(ctx)
+		if err == nil {
+			err = r.rt.ImportCompiledCode(name, rc)
+			rc.Close()
+		}
+		switch {
+		case err == nil:
+			return time.Since(start)
+		case errors.Is(err, runtime.ErrForeignCode), errors.Is(err, runtime.ErrNoCompiledCode):
+			r.log.Debug("shared compiled code not usable here: compiling", "sha256", sha, "err", err)
+			return time.Since(start)
+		case attempt == 2 || ctx.Err() != nil:
+			r.log.Warn("fetch compiled code: compiling instead", "sha256", sha, "err", err)
+			return time.Since(start)
+		}
+		// A read right after another node's write sometimes fails
+		// (the field notes on issue 8): retry shortly.
+		select {
+		case <-time.After(25 * time.Millisecond << attempt):
+		case <-ctx.Done():
+		}
+	}
 }
 
 // envOf is a worker's environment: its vars and its secrets (a secret
@@ -412,5 +481,8 @@ func registerCodeMetrics(m *metrics.Metrics, rt *runtime.Runtime) error {
 		m.GaugeFunc("wedge_code_resident_modules", "Compiled modules whose code is in memory.", stat(func(s runtime.CodeStats) int64 { return int64(s.Resident) })),
 		m.CounterFunc("wedge_code_evictions_total", "Modules whose code was closed to stay within the budget.", stat(func(s runtime.CodeStats) int64 { return s.Evictions })),
 		m.CounterFunc("wedge_code_reloads_total", "Modules whose code was loaded again after an eviction.", stat(func(s runtime.CodeStats) int64 { return s.Reloads })),
+		m.CounterFunc("wedge_code_compiled_total", "Modules compiled to machine code by this node.", stat(func(s runtime.CodeStats) int64 { return s.Compiled })),
+		m.CounterFunc("wedge_code_cache_loads_total", "Modules whose machine code was loaded from the disk cache instead of compiled.", stat(func(s runtime.CodeStats) int64 { return s.CacheLoads })),
+		m.CounterFunc("wedge_code_imported_total", "Compiled code files received from the node that compiled them.", stat(func(s runtime.CodeStats) int64 { return s.Imported })),
 	)
 }
