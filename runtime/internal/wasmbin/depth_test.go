@@ -280,3 +280,31 @@ func bounded(t testing.TB, wasm []byte) bool {
 	}
 	return true
 }
+
+// BenchmarkCallDepth measures the cost of the call depth limit on the
+// worst case, a guest that does nothing but call: testdata/depth.wasm's
+// rec(1000), 1,001 nested calls, instrumented with Interrupt alone
+// ("interrupt") and with a call depth limit ("depth").
+func BenchmarkCallDepth(b *testing.B) {
+	wasm := readFixture(b, "depth")
+	for _, bc := range []struct {
+		name string
+		max  uint32
+	}{{"interrupt", 0}, {"depth", 10000}} {
+		b.Run(bc.name, func(b *testing.B) {
+			out, err := InstrumentWith(wasm, nil, InstrumentOptions{Interrupt: true, MaxCallDepth: bc.max})
+			if err != nil {
+				b.Fatal(err)
+			}
+			r := newRuntime(b, new(checker), api.CoreFeaturesV2)
+			fn := instantiate(b, r, out, "m").ExportedFunction("rec")
+			ctx := context.Background()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := fn.Call(ctx, 1000); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
