@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wedgeworks/wedge/hostapi"
+	"github.com/wedgeworks/wedge/internal/testwasm"
 	"github.com/wedgeworks/wedge/runtime"
 )
 
@@ -79,5 +81,39 @@ func TestRunAllocs(t *testing.T) {
 	t.Logf("%.0f allocations per Run", allocs)
 	if allocs > maxRunAllocs {
 		t.Errorf("%.0f allocations per Run, want at most %d", allocs, maxRunAllocs)
+	}
+}
+
+// BenchmarkCompileGo compiles a Go worker (examples/hello, ~5 MB of wasm)
+// in a new runtime: for the compiler, as a host does at deploy, and for
+// the interpreter, as wedge dev does first (Config.InterpretFirst).
+func BenchmarkCompileGo(b *testing.B) {
+	wasm := testwasm.Build(b, "examples/hello")
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name      string
+		interpret bool
+	}{{"compiler", false}, {"interpreter", true}} {
+		b.Run(tt.name, func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				rt, err := runtime.New(ctx, runtime.Config{HostModules: []runtime.HostModule{hostapi.Module{}}, InterpretFirst: tt.interpret})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				m, err := rt.Compile(ctx, wasm)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if m.Interpreted() != tt.interpret {
+					b.Fatalf("Interpreted() = %v", m.Interpreted())
+				}
+				m.Release()
+				rt.Close(ctx)
+				b.StartTimer()
+			}
+		})
 	}
 }
