@@ -32,6 +32,22 @@ const maxIO = 1 << 30
 // memory. The runtime reports it as worker-trap.
 var ErrBadHostcall = errors.New("bad hostcall: pointer or length outside the guest's memory")
 
+// errRequestOver stops a guest that starts its response after its request
+// ended (its wall time ran out, or the client went away), typically from
+// the error of a fetch that ended with it: that answer (a 502, say) would
+// contradict the one the host owes the client (503 wall-time), and the
+// guest's next check would stop it anyway. The runtime classifies the stop
+// by the request's context.
+var errRequestOver = errors.New("stopped: the request is over")
+
+// stopIfOver stops the guest (a host function's panic ends its call) when
+// ctx, the request's, is done.
+func stopIfOver(ctx context.Context) {
+	if ctx.Err() != nil {
+		panic(errRequestOver)
+	}
+}
+
 // Module is the wedge_v1 host module. Its zero value is ready to use.
 type Module struct{}
 
@@ -123,6 +139,7 @@ func requestBodyRead(ctx context.Context, mod wapi.Module, stack []uint64) {
 
 // responseHead: (buf, len) -> err.
 func responseHead(ctx context.Context, mod wapi.Module, stack []uint64) {
+	stopIfOver(ctx)
 	buf := guestBytes(mod, uint32(stack[0]), uint32(stack[1]))
 	req := fromContext(ctx)
 	if req == nil || req.headSent {
@@ -147,6 +164,7 @@ func responseBodyWrite(ctx context.Context, mod wapi.Module, stack []uint64) {
 		return
 	}
 	if !req.headSent {
+		stopIfOver(ctx)
 		req.writeHead(http.StatusOK)
 	}
 	if len(buf) > maxIO {
