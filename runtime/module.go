@@ -240,30 +240,31 @@ func (m *Module) strippedData() []wasmbin.Data {
 // error.
 var errStopped = errors.New("stopped: the request is over")
 
-// maxCallDepth is the call depth limit of instrumented guests
-// (wasmbin.InstrumentOptions.MaxCallDepth): at most that many calls of the
-// guest's own functions active at once. wazero keeps a guest's call stack
-// in a Go slice that it doubles as the stack grows, up to a ceiling of
-// about 50 MB: a guest recursing without end made the host allocate 162 MiB
-// (a heap peak of 142 MiB) before it trapped, and hold it for as long as
-// the request lasted. A frame of the smallest function takes about 100
-// bytes of that stack (testdata/recurse.wat stopped at 10,000 frames
-// allocates 1.4 MiB in all, copies included), more for functions whose
-// values wazero spills: 10,000 keeps a request's stack to a few MB. It is
-// of the order of what other engines allow (V8 10,000 to 20,000 frames in
-// its 1 MB stack; wasmtime a 512 KiB stack), and deeper than a handler has
-// reason to go. See RATIONALE.md.
+// maxCallDepth is the call depth limit of instrumented guests: at most that
+// many calls of the guest's own functions active at once, counted by the
+// instrumentation (wasmbin.InstrumentOptions.CallDepth) and tested by check.
+// check runs once every wasmbin.CheckInterval function entries and loop
+// iterations, so a recursion is stopped between maxCallDepth+1 and
+// maxCallDepth+CheckInterval frames (12,000): a guest that stays within the
+// limit is never stopped. wazero keeps a guest's call stack in a Go slice
+// that it doubles as the stack grows, up to a ceiling of about 50 MB: a
+// guest recursing without end made the host allocate 162 MiB (a heap peak
+// of 142 MiB) before it trapped, and hold it for as long as the request
+// lasted. A frame of the smallest function takes about 100 bytes of that
+// stack (testdata/recurse.wat, stopped within 12,000 frames, allocates
+// 2.6 MiB in all, copies included), more for functions whose values wazero
+// spills: 10,000 keeps a request's stack to a few MB. It is of the order of
+// what other engines allow (V8 10,000 to 20,000 frames in its 1 MB stack;
+// wasmtime a 512 KiB stack), and deeper than a handler has reason to go.
+// See RATIONALE.md.
 const maxCallDepth = 10000
 
-// callDepthName names callDepthExceeded in the check module.
-const callDepthName = wasmbin.CallDepthName
+// depthExport names the global in which instrumented guests count their
+// call depth.
+const depthExport = wasmbin.DepthExport
 
-// errCallDepth is how callDepthExceeded stops a guest.
+// errCallDepth is how check stops a guest that is too deep.
 var errCallDepth = errors.New("call depth exceeded: too many nested calls")
-
-// callDepthExceeded is wedge_runtime.call_depth_exceeded: instrumented
-// guests call it instead of going deeper than maxCallDepth calls.
-func callDepthExceeded(context.Context, wapi.Module, []uint64) { panic(errCallDepth) }
 
 // check is wedge_runtime.check. Instrumented guests call it every
 // wasmbin.CheckInterval loop iterations and function entries, so that a
@@ -271,8 +272,12 @@ func callDepthExceeded(context.Context, wapi.Module, []uint64) { panic(errCallDe
 // compiled wasm code, and without these calls a looping guest would hold
 // its P — starving the rest of the process and blocking the garbage
 // collector's stop-the-world for as long as it loops. check stops a guest
-// whose context is done or past its deadline, and otherwise yields.
-func check(ctx context.Context, _ wapi.Module, _ []uint64) {
+// deeper than maxCallDepth calls, or whose context is done or past its
+// deadline, and otherwise yields.
+func check(ctx context.Context, mod wapi.Module, _ []uint64) {
+	if g := mod.ExportedGlobal(depthExport); g != nil && wasmbin.CallDepth(g.Get()) > maxCallDepth {
+		panic(errCallDepth)
+	}
 	if ctx.Err() != nil {
 		panic(errStopped)
 	}

@@ -199,7 +199,6 @@ func (r *Runtime) newEngine(ctx context.Context, cfg Config, rc wazero.RuntimeCo
 	// The runtime's own module: the check instrumented guests call.
 	m, err = rt.NewHostModuleBuilder(checkModule).
 		NewFunctionBuilder().WithGoModuleFunction(wapi.GoModuleFunc(check), nil, nil).Export(checkName).
-		NewFunctionBuilder().WithGoModuleFunction(wapi.GoModuleFunc(callDepthExceeded), nil, nil).Export(callDepthName).
 		Instantiate(ctx)
 	if err != nil {
 		rt.Close(ctx)
@@ -344,7 +343,7 @@ func (r *Runtime) compile(ctx context.Context, wasm []byte, sha string) (cm waze
 			}
 		}
 		why = resettable(info)
-		opts := wasmbin.InstrumentOptions{Interrupt: interruptChecks, StripData: why == "", MaxCallDepth: maxCallDepth}
+		opts := wasmbin.InstrumentOptions{Interrupt: interruptChecks, StripData: why == "", CallDepth: true}
 		instrumented, err := wasmbin.InstrumentWith(wasm, info, opts)
 		if err != nil && opts.StripData {
 			why = "cannot instrument: " + err.Error()

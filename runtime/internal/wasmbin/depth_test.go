@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,12 +14,12 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 )
 
-// instrumentDepth instruments a fixture with Interrupt and a call depth
-// limit.
-func instrumentDepth(t testing.TB, name string, max uint32) (wasm, out []byte) {
+// instrumentDepth instruments a fixture with Interrupt and the call depth
+// count.
+func instrumentDepth(t testing.TB, name string) (wasm, out []byte) {
 	t.Helper()
 	wasm = readFixture(t, name)
-	out, err := InstrumentWith(wasm, nil, InstrumentOptions{Interrupt: true, MaxCallDepth: max})
+	out, err := InstrumentWith(wasm, nil, InstrumentOptions{Interrupt: true, CallDepth: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,29 +27,70 @@ func instrumentDepth(t testing.TB, name string, max uint32) (wasm, out []byte) {
 	return wasm, out
 }
 
-// tooDeep reports whether err is the call depth function's panic.
+// tooDeep reports whether err is the checker's stop for the call depth.
 func tooDeep(err error) bool {
 	return errors.Is(err, errTooDeep) || err != nil && strings.Contains(err.Error(), errTooDeep.Error())
 }
 
-// TestCallDepth runs testdata/depth.wasm with call depth limits: a
-// recursion to the limit runs, one frame more calls the host's function,
-// and a million rounds of calls that leave their functions every way there
-// is (return at every block depth, br, br_if and br_table to the function's
-// label, zero, one and two results, loops, imports) give the results they
-// gave before and leave the depth where it was: the recursion to the limit
-// still runs after them.
+// callsOf returns mod's $calls global.
+func callsOf(t testing.TB, mod api.Module) api.MutableGlobal {
+	t.Helper()
+	g, ok := mod.ExportedGlobal(DepthExport).(api.MutableGlobal)
+	if !ok {
+		t.Fatalf("%s does not export a mutable global %s", mod.Name(), DepthExport)
+	}
+	return g
+}
+
+// countdown returns the countdown after n checks from b (in 1 to
+// CheckInterval): it goes back to CheckInterval when it reaches 0.
+func countdown(b, n uint64) uint64 { return (b+CheckInterval-1-n%CheckInterval)%CheckInterval + 1 }
+
+// TestCallDepth runs testdata/depth.wasm under call depth limits enforced
+// by the check function, from every value of the countdown: a recursion of
+// max frames always runs; one of max+CheckInterval+1 frames is always
+// stopped, at the first check past max frames, so between max+1 and
+// max+CheckInterval frames; and a million rounds of calls that leave their
+// functions every way there is (return at every block nesting depth, br,
+// br_if and br_table to the function's label, zero, one and two results,
+// loops, imports) give the results they gave before and leave the depth at
+// 0 and the countdown in its range.
 func TestCallDepth(t *testing.T) {
 	for _, max := range []uint32{2, 100, 10000} {
-		wasm, out := instrumentDepth(t, "depth", max)
-		c := new(checker)
+		wasm, out := instrumentDepth(t, "depth")
+		c := &checker{max: max}
 		r := newRuntime(t, c, api.CoreFeaturesV2)
 		orig := instantiate(t, r, wasm, "orig")
-		// rec(n) makes n+1 frames: rec(max-1) is the deepest allowed.
 		inst := instantiate(t, r, out, "inst")
-		if got, err := call(inst, "rec", uint64(max-1)); err != nil || got != uint64(max-1) {
-			t.Fatalf("max %d: rec(%d) = %d, %v", max, max-1, got, err)
+		calls := callsOf(t, inst)
+		if v := calls.Get(); v != CheckInterval {
+			t.Fatalf("$calls starts at %#x, want depth 0 and countdown %d", v, CheckInterval)
 		}
+		stops := int64(0)
+		for b := uint64(1); b <= CheckInterval; b++ {
+			// rec(n) makes n+1 frames: rec(max-1) is the deepest allowed.
+			calls.Set(b)
+			if got, err := call(inst, "rec", uint64(max-1)); err != nil || got != uint64(max-1) {
+				t.Fatalf("max %d, countdown %d: rec(%d) = %d, %v", max, b, max-1, got, err)
+			}
+			if v, want := calls.Get(), countdown(b, uint64(max)); v != want {
+				t.Fatalf("max %d, countdown %d: after rec(%d), $calls %#x, want %#x", max, b, max-1, v, want)
+			}
+			// The check runs at frames b, b+CheckInterval, ...: the first
+			// past max stops the guest.
+			stop := b
+			for stop <= uint64(max) {
+				stop += CheckInterval
+			}
+			calls.Set(b)
+			_, err := call(inst, "rec", uint64(max)+CheckInterval)
+			stops++
+			if !tooDeep(err) || c.deep.Load() != stops || c.depth.Load() != int64(stop) {
+				t.Fatalf("max %d, countdown %d: rec(%d): %v, stopped %d times, last at depth %d; want a stop at depth %d",
+					max, b, uint64(max)+CheckInterval, err, c.deep.Load(), c.depth.Load(), stop)
+			}
+		}
+		calls.Set(CheckInterval)
 		if max > 2 {
 			for _, n := range []uint64{8, 1_000_000} {
 				want, err := call(orig, "many", n)
@@ -58,6 +100,9 @@ func TestCallDepth(t *testing.T) {
 				if got, err := call(inst, "many", n); err != nil || got != want {
 					t.Fatalf("max %d: many(%d) = %d, %v; want %d", max, n, got, err, want)
 				}
+				if v := calls.Get(); CallDepth(v) != 0 || uint32(v) < 1 || uint32(v) > CheckInterval {
+					t.Fatalf("max %d: after many(%d), $calls %#x: depth %d, countdown %d", max, n, v, CallDepth(v), uint32(v))
+				}
 			}
 			sink, _ := call(orig, "sink")
 			if got, _ := call(inst, "sink"); got != sink {
@@ -65,59 +110,63 @@ func TestCallDepth(t *testing.T) {
 			}
 		}
 		if got, err := call(inst, "rec", uint64(max-1)); err != nil || got != uint64(max-1) {
-			t.Fatalf("max %d: after many, rec(%d) = %d, %v: the depth is not back where it was", max, max-1, got, err)
+			t.Fatalf("max %d: after many, rec(%d) = %d, %v", max, max-1, got, err)
 		}
-		if c.deep.Load() != 0 {
-			t.Fatalf("max %d: the call depth function was called %d times", max, c.deep.Load())
+		if c.deep.Load() != stops {
+			t.Fatalf("max %d: %d stops for the call depth, want %d", max, c.deep.Load(), stops)
 		}
-		_, err := call(inst, "rec", uint64(max))
-		if !tooDeep(err) || c.deep.Load() != 1 {
-			t.Fatalf("max %d: rec(%d): %v after %d calls of the call depth function; want it to stop the guest", max, max, err, c.deep.Load())
-		}
-		if _, err := call(orig, "rec", uint64(max)); err != nil {
-			t.Fatalf("uninstrumented rec(%d): %v", max, err)
+		if _, err := call(orig, "rec", uint64(max)+CheckInterval); err != nil {
+			t.Fatalf("uninstrumented rec(%d): %v", uint64(max)+CheckInterval, err)
 		}
 	}
 }
 
 // TestCallDepthUnbounded runs runtime/testdata/recurse.wasm, which recurses
-// without end: the limit stops it.
+// without end: the limit stops it, less than CheckInterval frames past it.
 func TestCallDepthUnbounded(t *testing.T) {
 	wasm, err := os.ReadFile("../../testdata/recurse.wasm")
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := InstrumentWith(wasm, nil, InstrumentOptions{Interrupt: true, MaxCallDepth: 1000})
+	out, err := InstrumentWith(wasm, nil, InstrumentOptions{Interrupt: true, CallDepth: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := new(checker)
+	c := &checker{max: 1000}
 	r := newRuntime(t, c, api.CoreFeaturesV2)
 	inst := instantiate(t, r, out, "recurse")
 	if _, err := call(inst, "wedge_handle"); !tooDeep(err) {
-		t.Fatalf("wedge_handle: %v, want the call depth function's stop", err)
+		t.Fatalf("wedge_handle: %v, want the call depth stop", err)
+	}
+	if d := c.depth.Load(); d <= 1000 || d > 1000+CheckInterval {
+		t.Fatalf("stopped at depth %d, want 1001 to %d", d, 1000+CheckInterval)
 	}
 }
 
 // TestCallDepthTailCalls runs testdata/tailcall_loop.wasm: a chain of a
 // hundred thousand tail calls (return_call_indirect, then return_call to an
 // import) runs under a limit of 3, since each call replaces its caller's
-// frame.
+// frame, and leaves the depth at 0.
 func TestCallDepthTailCalls(t *testing.T) {
-	wasm, out := instrumentDepth(t, "tailcall_loop", 3)
-	c := new(checker)
+	wasm, out := instrumentDepth(t, "tailcall_loop")
+	c := &checker{max: 3}
 	r := newRuntime(t, c, api.CoreFeaturesV2|experimental.CoreFeaturesTailCall)
 	orig, inst := instantiate(t, r, wasm, "orig"), instantiate(t, r, out, "inst")
 	checkResults(t, orig, inst, []callTest{{"count", []uint64{0}, 142}, {"count", []uint64{100_000}, 142}})
 	if c.deep.Load() != 0 {
-		t.Fatalf("the call depth function was called %d times", c.deep.Load())
+		t.Fatalf("stopped %d times for the call depth", c.deep.Load())
+	}
+	if c.calls.Load() == 0 {
+		t.Fatal("the check function was never called")
+	}
+	if v := callsOf(t, inst).Get(); CallDepth(v) != 0 {
+		t.Fatalf("after the tail calls, depth %d", CallDepth(v))
 	}
 }
 
-// TestCallDepthFixtures instruments every fixture with a call depth limit:
-// it fails where Interrupt fails, and otherwise gives a module that
-// validates, imports the two functions and compiles on wazero when the
-// original does.
+// TestCallDepthFixtures instruments every fixture with the call depth
+// count: it fails where Interrupt fails, and otherwise gives a module that
+// validates, exports $calls and compiles on wazero when the original does.
 func TestCallDepthFixtures(t *testing.T) {
 	for _, name := range fixtures(t) {
 		t.Run(name, func(t *testing.T) {
@@ -127,9 +176,9 @@ func TestCallDepthFixtures(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, errInterrupt := InstrumentWith(wasm, info, InstrumentOptions{Interrupt: true})
-			out, err := InstrumentWith(wasm, info, InstrumentOptions{Interrupt: true, MaxCallDepth: 1000})
+			out, err := InstrumentWith(wasm, info, InstrumentOptions{Interrupt: true, CallDepth: true})
 			if (err == nil) != (errInterrupt == nil) {
-				t.Fatalf("with a call depth limit: %v; without: %v", err, errInterrupt)
+				t.Fatalf("with the call depth count: %v; without: %v", err, errInterrupt)
 			}
 			if err != nil {
 				return
@@ -140,18 +189,26 @@ func TestCallDepthFixtures(t *testing.T) {
 	}
 }
 
-// checkDepthInstrumented checks what InstrumentWith with a call depth limit
-// promises of out, from wasm and its info: it parses, with two more
-// imported functions (check and call depth) and as many bodies, and when
-// wazero compiles wasm it compiles out too.
+// checkDepthInstrumented checks what InstrumentWith with the call depth
+// count promises of out, from wasm and its info: it parses, with one more
+// imported function (check), one more global (a mutable i64, exported as
+// DepthExport) and as many bodies, and when wazero compiles wasm it
+// compiles out too.
 func checkDepthInstrumented(t testing.TB, wasm, out []byte, info *Info) {
 	t.Helper()
 	got, err := Parse(out)
 	if err != nil {
 		t.Fatalf("Parse(instrumented): %v", err)
 	}
-	if got.ImportedFuncs != info.ImportedFuncs+2 || len(got.Globals) != len(info.Globals)+2 {
+	if got.ImportedFuncs != info.ImportedFuncs+1 || len(got.Globals) != len(info.Globals)+1 {
 		t.Fatalf("%d imported functions and %d globals, %d and %d before", got.ImportedFuncs, len(got.Globals), info.ImportedFuncs, len(info.Globals))
+	}
+	if g := got.Globals[len(got.Globals)-1]; g.Type != i64Type || !g.Mutable {
+		t.Fatalf("the added global is %+v, want a mutable i64", g)
+	}
+	calls := uint32(info.ImportedGlobals + len(info.Globals))
+	if !slices.Contains(got.Exports, Export{Name: DepthExport, Kind: 3, Index: calls}) {
+		t.Fatalf("global %d is not exported as %s: %+v", calls, DepthExport, got.Exports)
 	}
 	if n, m := len(bodies(t, out)), len(bodies(t, wasm)); n != m {
 		t.Fatalf("%d bodies, %d before", n, m)
@@ -174,7 +231,7 @@ func checkDepthInstrumented(t testing.TB, wasm, out []byte, info *Info) {
 // TestCallDepthLayout instruments hand-made modules: a body that returns
 // at the top level and uses a block type by index, a function with no
 // type section entry of its results, and a body that uses a global the
-// module does not have (refused: it would reach $budget or $depth).
+// module does not have (refused: it would reach $budget or $calls).
 func TestCallDepthLayout(t *testing.T) {
 	entry := func(body ...byte) []byte { return cat(appendU32(nil, uint32(len(body))), body) }
 	pairType := []byte{0x60, 0, 2, i32, i64} // [] -> [i32 i64], absent at first
@@ -204,11 +261,11 @@ func TestCallDepthLayout(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, max := range []uint32{0, 7} {
-				out, err := InstrumentWith(tt.wasm, info, InstrumentOptions{Interrupt: true, MaxCallDepth: max})
+			for _, depth := range []bool{false, true} {
+				out, err := InstrumentWith(tt.wasm, info, InstrumentOptions{Interrupt: true, CallDepth: depth})
 				if tt.cannot != "" {
 					if !errors.Is(err, ErrCannotInterrupt) || !strings.Contains(err.Error(), tt.cannot) {
-						t.Fatalf("max %d: %v, want ErrCannotInterrupt: %s", max, err, tt.cannot)
+						t.Fatalf("depth %v: %v, want ErrCannotInterrupt: %s", depth, err, tt.cannot)
 					}
 					continue
 				}
@@ -216,7 +273,7 @@ func TestCallDepthLayout(t *testing.T) {
 					t.Fatal(err)
 				}
 				validate(t, out)
-				if max > 0 {
+				if depth {
 					checkDepthInstrumented(t, tt.wasm, out, info)
 					if name := tt.name; strings.Contains(name, "type added") && !bytes.Contains(out, pairType) {
 						t.Errorf("no type [] -> [i32 i64] added")
@@ -227,19 +284,28 @@ func TestCallDepthLayout(t *testing.T) {
 	}
 }
 
-// TestCallDepthOptions: a limit must fit an i32, and is ignored without
-// Interrupt.
+// TestCallDepthOptions: CallDepth is ignored without Interrupt, and needs
+// the name DepthExport.
 func TestCallDepthOptions(t *testing.T) {
 	wasm := codeModule(0, 0x0b)
-	if _, err := InstrumentWith(wasm, nil, InstrumentOptions{Interrupt: true, MaxCallDepth: 1 << 31}); err == nil {
-		t.Error("InstrumentWith with MaxCallDepth 2^31 succeeded")
-	}
 	plain, err := Instrument(wasm, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := InstrumentWith(wasm, nil, InstrumentOptions{MaxCallDepth: 10}); err != nil || !bytes.Equal(out, plain) {
-		t.Errorf("MaxCallDepth without Interrupt: %v, or not what Instrument gives", err)
+	if out, err := InstrumentWith(wasm, nil, InstrumentOptions{CallDepth: true}); err != nil || !bytes.Equal(out, plain) {
+		t.Errorf("CallDepth without Interrupt: %v, or not what Instrument gives", err)
+	}
+	taken := module(
+		sec(secType, vec([]byte{0x60, 0, 0})...),
+		sec(secFunction, vec([]byte{0})...),
+		sec(secExport, vec(cat([]byte{byte(len(DepthExport))}, []byte(DepthExport), []byte{0, 0}))...),
+		sec(secCode, vec([]byte{2, 0, 0x0b})...),
+	)
+	if _, err := InstrumentWith(taken, nil, InstrumentOptions{Interrupt: true}); err != nil {
+		t.Fatalf("without CallDepth: %v", err)
+	}
+	if _, err := InstrumentWith(taken, nil, InstrumentOptions{Interrupt: true, CallDepth: true}); !errors.Is(err, ErrExportNameTaken) {
+		t.Fatalf("a module that exports %s: %v, want ErrExportNameTaken", DepthExport, err)
 	}
 }
 
@@ -281,22 +347,23 @@ func bounded(t testing.TB, wasm []byte) bool {
 	return true
 }
 
-// BenchmarkCallDepth measures the cost of the call depth limit on the
-// worst case, a guest that does nothing but call: testdata/depth.wasm's
+// BenchmarkCallDepth measures the cost of the call depth count on the worst
+// case, a guest that does nothing but call: testdata/depth.wasm's
 // rec(1000), 1,001 nested calls, instrumented with Interrupt alone
-// ("interrupt") and with a call depth limit ("depth").
+// ("interrupt") and with the call depth count under a limit of 10,000
+// ("depth").
 func BenchmarkCallDepth(b *testing.B) {
 	wasm := readFixture(b, "depth")
 	for _, bc := range []struct {
-		name string
-		max  uint32
-	}{{"interrupt", 0}, {"depth", 10000}} {
+		name  string
+		depth bool
+	}{{"interrupt", false}, {"depth", true}} {
 		b.Run(bc.name, func(b *testing.B) {
-			out, err := InstrumentWith(wasm, nil, InstrumentOptions{Interrupt: true, MaxCallDepth: bc.max})
+			out, err := InstrumentWith(wasm, nil, InstrumentOptions{Interrupt: true, CallDepth: bc.depth})
 			if err != nil {
 				b.Fatal(err)
 			}
-			r := newRuntime(b, new(checker), api.CoreFeaturesV2)
+			r := newRuntime(b, &checker{max: 10000}, api.CoreFeaturesV2)
 			fn := instantiate(b, r, out, "m").ExportedFunction("rec")
 			ctx := context.Background()
 			b.ResetTimer()

@@ -29,10 +29,10 @@
 //     recursion, at a fraction of the cost of wazero's
 //     WithCloseOnContextDone (see interrupt.go). The import shifts the
 //     index of every function the module defines by one; InstrumentWith
-//     renumbers them wherever they appear. With MaxCallDepth it also
-//     limits the depth of the guest's calls, counted in a second global:
-//     a call past the limit calls a second imported function,
-//     CheckModule.CallDepthName, which stops the guest (interrupt.go).
+//     renumbers them wherever they appear. With CallDepth it also counts
+//     the depth of the guest's calls, in the same global as the countdown
+//     (an i64, exported as DepthExport), so that the check function can
+//     stop a guest that recurses too deep (interrupt.go).
 //
 // Resettable says nothing about two other kinds of state the runtime must
 // handle itself: memory's size (memory.grow is allowed; a reset must restore

@@ -45,7 +45,7 @@ func FuzzParse(f *testing.F) {
 // same code but for the checks and the renumbered function indices
 // (checkInstrumentedWith). Decoding the bodies again, for a copy of the
 // module, must give the same result as reusing Parse's decoding. With a call
-// depth limit, the output must be what checkDepthInstrumented checks: among
+// depth count, the output must be what checkDepthInstrumented checks: among
 // others, wazero compiles it when it compiles the input.
 func FuzzInterruptible(f *testing.F) {
 	for _, name := range fixtures(f) {
@@ -86,7 +86,7 @@ func FuzzInterruptible(f *testing.F) {
 				}
 				continue
 			}
-			if opts.MaxCallDepth > 0 {
+			if opts.CallDepth {
 				checkDepthInstrumented(t, wasm, out, info)
 				continue
 			}

@@ -2,7 +2,6 @@ package wasmbin
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 )
 
@@ -21,6 +20,9 @@ const (
 	// InstrumentOptions.Interrupt). The constant remains so that callers
 	// compile; no module instrumented now exports it.
 	StopExport = "__wedge_stop"
+	// DepthExport names the export of the global in which Interrupt with
+	// CallDepth counts the depth of the calls (see CallDepth).
+	DepthExport = "__wedge_depth"
 )
 
 // InstrumentOptions selects the rewrites of InstrumentWith. The zero value
@@ -59,26 +61,29 @@ type InstrumentOptions struct {
 	// reach the instrumentation's globals.
 	Interrupt bool
 
-	// MaxCallDepth, with Interrupt (it is ignored without), limits the depth of the calls between
-	// the functions the module defines: a call that would make MaxCallDepth
-	// of them active at once calls the host function
-	// CheckModule.CallDepthName instead of running its body, which must stop
-	// the guest. 0 sets no limit; MaxCallDepth must be under 2^31.
+	// CallDepth, with Interrupt (it is ignored without), counts the depth
+	// of the calls between the functions the module defines, so that the
+	// host can limit it: the check function reads it.
 	//
-	// It imports that function, of type [] -> [], after the check function
-	// (every function the module defines then moves up by two indices), and
-	// appends a mutable i32 global, $depth, initialised to 0, after
-	// $budget, not exported either. Every function increments $depth at its
-	// entry, before the check, and calls the host function when it is over
-	// MaxCallDepth; its body is wrapped in a block of the function's
-	// results, so that every way out of the body but a trap goes through
-	// the decrement after that block: a return becomes a branch to the
-	// block (br with the return's block nesting depth), and a branch to the
+	// $budget is then an i64 global, $calls, initialised to CheckInterval,
+	// that holds the countdown in its low 32 bits and the depth in its high
+	// 32 bits, and is exported as DepthExport (CallDepth reads the depth
+	// from its value). Every function adds 2^32-1 to it at its entry (the
+	// depth goes up by one, the countdown down by one) before the check,
+	// and its body is wrapped in a block of the function's results, so that
+	// every way out of the body but a trap goes through the decrement of
+	// the depth after that block: a return becomes a branch to the block
+	// (br with the return's block nesting depth), and a branch to the
 	// function's label now targets the block, at the same depth. A tail
-	// call (return_call, return_call_indirect) decrements $depth first. A
-	// trap leaves $depth as it was, which does not matter: a trapped
-	// instance is not used again. See interrupt.go.
-	MaxCallDepth uint32
+	// call (return_call, return_call_indirect) decrements the depth first.
+	// A trap leaves the depth as it was, which does not matter: a trapped
+	// instance is not used again. Between two calls of the guest from the
+	// host, the depth is 0. See interrupt.go.
+	//
+	// The host limits the depth in its check function, which the guest
+	// calls once every CheckInterval checks: a recursion goes at most
+	// CheckInterval calls past the limit before the host sees it.
+	CallDepth bool
 }
 
 // Instrument returns a copy of wasm rewritten for image-based instantiation;
@@ -162,16 +167,10 @@ func InstrumentWith(wasm []byte, info *Info, opts InstrumentOptions) ([]byte, er
 	}
 	maxGlobals := uint64(1<<32 - 1)
 	if !opts.Interrupt {
-		opts.MaxCallDepth = 0
-	}
-	if opts.MaxCallDepth > math.MaxInt32 {
-		return nil, fmt.Errorf("wasmbin: MaxCallDepth %d: must be under 2^31", opts.MaxCallDepth)
+		opts.CallDepth = false
 	}
 	if opts.Interrupt {
 		maxGlobals-- // the global index space grows by one
-		if opts.MaxCallDepth > 0 {
-			maxGlobals--
-		}
 	}
 	if info.ImportedGlobals < 0 || uint64(info.ImportedGlobals)+uint64(len(info.Globals)) > maxGlobals {
 		return nil, fmt.Errorf("%w: %d imported globals", ErrInfoMismatch, info.ImportedGlobals)
@@ -191,7 +190,7 @@ func InstrumentWith(wasm []byte, info *Info, opts InstrumentOptions) ([]byte, er
 		plan     *codePlan
 	)
 	if opts.Interrupt {
-		if funcs, plan, err = interrupt(wasm, secs, &found, info, opts.MaxCallDepth, &replaced, names); err != nil {
+		if funcs, plan, err = interrupt(wasm, secs, &found, info, opts.CallDepth, &replaced, names); err != nil {
 			return nil, err
 		}
 	}
@@ -220,6 +219,11 @@ func InstrumentWith(wasm []byte, info *Info, opts InstrumentOptions) ([]byte, er
 			if err := add(GlobalExportPrefix+strconv.FormatUint(uint64(index), 10), 3, index); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if opts.CallDepth {
+		if err := add(DepthExport, 3, uint32(info.ImportedGlobals+len(info.Globals))); err != nil {
+			return nil, err
 		}
 	}
 	if start != nil {
@@ -323,18 +327,13 @@ func InstrumentWith(wasm []byte, info *Info, opts InstrumentOptions) ([]byte, er
 // interrupt prepares Interrupt's rewriting: the new payloads of the type,
 // import, table, global, element and data sections (in replaced, by id; nil
 // for a section to copy) and of the "name" sections (in names, by index in
-// secs; nil to drop one), and the plan of the code section's, with a call
-// depth limit of maxDepth (0 for none). It returns the renumbering of the
-// function indices.
-func interrupt(wasm []byte, secs []section, found *[secTag + 1]*section, info *Info, maxDepth uint32, replaced *[secTag + 1][]byte, names map[int][]byte) (*shift, *codePlan, error) {
-	if info.ImportedFuncs < 0 || uint64(info.ImportedFuncs) >= 1<<32-2 {
+// secs; nil to drop one), and the plan of the code section's, with the call
+// depth count if depth. It returns the renumbering of the function indices.
+func interrupt(wasm []byte, secs []section, found *[secTag + 1]*section, info *Info, withDepth bool, replaced *[secTag + 1][]byte, names map[int][]byte) (*shift, *codePlan, error) {
+	if info.ImportedFuncs < 0 || uint64(info.ImportedFuncs) >= 1<<32-1 {
 		return nil, nil, fmt.Errorf("%w: %d imported functions", ErrInfoMismatch, info.ImportedFuncs)
 	}
-	imports := []string{CheckName}
-	if maxDepth > 0 {
-		imports = append(imports, CallDepthName)
-	}
-	funcs := shift{imported: uint32(info.ImportedFuncs), added: uint32(len(imports))}
+	funcs := shift{imported: uint32(info.ImportedFuncs), added: 1}
 	code := found[secCode]
 	scan := info.scan
 	if code != nil && !scan.of(wasm) {
@@ -361,13 +360,13 @@ func interrupt(wasm []byte, secs []section, found *[secTag + 1]*section, info *I
 		return nil, nil, errCannot(secType, err)
 	}
 	var depth *depthCode
-	if maxDepth > 0 {
-		if depth, err = callDepth(wasm, found[secFunction], ti, globals+1, uint32(info.ImportedFuncs)+1, maxDepth); err != nil {
+	if withDepth {
+		if depth, err = callDepth(wasm, found[secFunction], ti, globals); err != nil {
 			return nil, nil, err
 		}
 	}
 	replaced[secType] = typeSection(wasm, found[secType], ti)
-	imported, n, err := importSection(wasm, found[secImport], checkType, imports...)
+	imported, n, err := importSection(wasm, found[secImport], checkType, CheckName)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -382,9 +381,9 @@ func interrupt(wasm []byte, secs []section, found *[secTag + 1]*section, info *I
 	}
 	added := budgetGlobal()
 	if depth != nil {
-		added = append(added, depthGlobal()...)
+		added = callsGlobal()
 	}
-	if replaced[secGlobal], err = globalSection(wasm, found[secGlobal], funcs, len(imports), added); err != nil {
+	if replaced[secGlobal], err = globalSection(wasm, found[secGlobal], funcs, 1, added); err != nil {
 		return nil, nil, err
 	}
 	if s := found[secElement]; s != nil {
@@ -399,8 +398,13 @@ func interrupt(wasm []byte, secs []section, found *[secTag + 1]*section, info *I
 	}
 	var plan *codePlan
 	if code != nil {
-		check := checkCode(globals, uint32(info.ImportedFuncs))
-		if plan, err = planCode(wasm, code, &scan.codeEdits, funcs, check, depth); err != nil {
+		enter := checkCode(globals, uint32(info.ImportedFuncs))
+		check := enter
+		if depth != nil {
+			enter = callsCheck(globals, uint32(info.ImportedFuncs), true)
+			check = callsCheck(globals, uint32(info.ImportedFuncs), false)
+		}
+		if plan, err = planCode(wasm, code, &scan.codeEdits, funcs, enter, check, depth); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -409,7 +413,7 @@ func interrupt(wasm []byte, secs []section, found *[secTag + 1]*section, info *I
 	}
 	entryLabels := 1 // the check's if
 	if depth != nil {
-		entryLabels += 2 // the depth check's if, the block around the body
+		entryLabels++ // the block around the body
 	}
 	for k, s := range secs {
 		if s.id != secCustom {
@@ -428,18 +432,17 @@ func interrupt(wasm []byte, secs []section, found *[secTag + 1]*section, info *I
 	return &funcs, plan, nil
 }
 
-// callDepth returns the code of the call depth limit, for the depth global
-// and the host function of the given indices: the blocks that wrap the
-// bodies have the types of the functions' results, found with ti (which
-// adds a type [] -> results for those with more than one result).
-func callDepth(wasm []byte, fsec *section, ti *typeIndex, depth, exceeded, maxDepth uint32) (*depthCode, error) {
+// callDepth returns the code of the call depth count, for the $calls
+// global of the given index: the blocks that wrap the bodies have the types
+// of the functions' results, found with ti (which adds a type [] -> results
+// for those with more than one result).
+func callDepth(wasm []byte, fsec *section, ti *typeIndex, calls uint32) (*depthCode, error) {
 	ftypes, err := funcTypes(wasm, fsec)
 	if err != nil {
 		return nil, errCannot(secFunction, err)
 	}
 	d := &depthCode{
-		enter:  depthEnter(depth, exceeded, maxDepth),
-		leave:  depthLeave(depth),
+		leave:  depthLeave(calls),
 		blocks: make([][]byte, len(ftypes)),
 	}
 	for k, t := range ftypes {

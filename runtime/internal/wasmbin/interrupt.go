@@ -62,13 +62,6 @@ const (
 	CheckModule = "wedge_runtime"
 	CheckName   = "check"
 
-	// CallDepthName names the function, of type [] -> [] in module
-	// CheckModule, that a guest instrumented with a call depth limit
-	// (InstrumentOptions.MaxCallDepth) calls when a call would go deeper
-	// than the limit: the host must provide it, and stop the guest (by
-	// panicking). If it returns, the guest goes on, one frame deeper.
-	CallDepthName = "call_depth_exceeded"
-
 	// CheckInterval is the number of checks (loop iterations and function
 	// entries) between two calls to the check function.
 	CheckInterval = 2000
@@ -196,12 +189,13 @@ func (s shift) of(i uint32) (uint32, bool) {
 type codePlan struct {
 	code  *section
 	funcs shift
-	check []byte     // the check inserted at each function's entry and loop head
-	depth *depthCode // the call depth limit's code, nil for none
+	check []byte     // the check inserted at each loop head,
+	enter []byte     // and at each function's entry
+	depth *depthCode // the call depth count's code, nil for none
 	entry []int      // where: after each body's locals,
 	at    []int      // and after each loop's block type, in ascending order
 	refs  []int      // the function indices to renumber, in ascending order
-	// With a call depth limit, the return instructions to turn into
+	// With the call depth count, the return instructions to turn into
 	// branches and the tail calls to precede with a decrement.
 	returns []returnAt
 	tails   []int
@@ -209,21 +203,41 @@ type codePlan struct {
 	size    int // the new code section's payload size
 }
 
-// The call depth limit. wazero grows a guest's call stack (a Go slice,
-// doubled at each growth) up to a ceiling of its own, about 50 MB, before it
-// traps: a guest that recurses without end makes the host allocate over 100
-// MB, and keeps it while it waits or is preempted. Nothing in WebAssembly
-// bounds the depth, so the instrumentation counts it, in a global $depth:
+// The call depth. wazero grows a guest's call stack (a Go slice, doubled at
+// each growth) up to a ceiling of its own, about 50 MB, before it traps: a
+// guest that recurses without end makes the host allocate over 100 MB, and
+// keeps it while it waits or is preempted. Nothing in WebAssembly bounds the
+// depth, so the instrumentation counts it, with the countdown, in one i64
+// global $calls: the depth in its high 32 bits, the countdown in its low 32
+// bits. A function's entry adds 2^32-1 (depth+1 and countdown-1 in one
+// read-modify-write: the countdown is at least 1 there, so it never borrows
+// from the depth), a loop head subtracts 1, and every way out of a function
+// subtracts 2^32:
 //
-//	global.get $depth  i32.const 1  i32.add  global.set $depth
-//	global.get $depth  i32.const max  i32.gt_u
-//	if  call $call_depth_exceeded  end
+//	global.get $calls  i64.const 2^32-1  i64.add  global.set $calls
+//	global.get $calls  i32.wrap_i64  i32.eqz
+//	if
+//	  global.get $calls  i64.const CheckInterval  i64.add  global.set $calls
+//	  call $check
+//	end
 //	block (type of the function's results)
-//	  check (see above)
-//	  body, with each return made br <its block nesting depth>
+//	  body, with each return made br <its block nesting depth>,
+//	  and loop heads checked with i64.const 1 i64.sub instead
 //	end
-//	global.get $depth  i32.const 1  i32.sub  global.set $depth
+//	global.get $calls  i64.const 2^32  i64.sub  global.set $calls
 //	end
+//
+// The instrumentation sets no limit: $calls is exported as DepthExport, and
+// the host's check function reads the depth there (CallDepth) and stops the
+// guest when it is too deep. The limit is thus tested once every
+// CheckInterval checks rather than at every call, which costs nothing on
+// the calls in between: a recursion is stopped at most CheckInterval
+// frames past the limit, and never before it. Per call, that leaves one
+// read-modify-write of $calls at the exit beyond what Interrupt alone does;
+// the earlier encoding (a second global, incremented and compared with the
+// limit at every entry, with a second imported function to call past it)
+// made the Go hello's p50 4% to 18% slower, this one 2% (see
+// runtime/RATIONALE.md).
 //
 // The block takes the function's label: a branch to the function's label
 // (br, br_if, br_table at the body's nesting depth) reaches the block's end
@@ -234,48 +248,64 @@ type codePlan struct {
 // from the type section, which is appended if the module does not have it.
 // A tail call leaves its frame too: the decrement goes before it.
 
-// depthCode is the code of the call depth limit.
+// depthCode is the code of the call depth count.
 type depthCode struct {
-	enter []byte // at a function's entry: increment, and call the host past the limit
-	leave []byte // decrement, after the body and before tail calls
+	leave []byte // decrement the depth, after the body and before tail calls
 	// blocks are the types of the blocks that wrap the bodies (0x40, a
 	// value type or a type index), one per body.
 	blocks [][]byte
 }
 
-// depthEnter returns the code that increments the depth global and calls
-// the function exceeded when it is over max.
-func depthEnter(depth, exceeded, max uint32) []byte {
-	c := make([]byte, 0, 32)
-	c = appendU32(append(c, 0x23), depth)                  // global.get $depth
-	c = append(c, 0x41, 0x01, 0x6a)                        // i32.const 1, i32.add
-	c = appendU32(append(c, 0x24), depth)                  // global.set $depth
-	c = appendU32(append(c, 0x23), depth)                  // global.get $depth
-	c = appendS32(append(c, 0x41), int32(max))             // i32.const max
-	c = append(c, 0x4b, 0x04, 0x40)                        // i32.gt_u, if (no result)
-	c = append(appendU32(append(c, 0x10), exceeded), 0x0b) // call $exceeded, end
+// callsCheck returns the check that Interrupt inserts with the call depth
+// count, for the $calls global and the check function of the given
+// indices: at a function's entry (which also increments the depth) or at a
+// loop head.
+func callsCheck(calls, check uint32, entry bool) []byte {
+	c := make([]byte, 0, 40)
+	c = appendU32(append(c, 0x23), calls) // global.get $calls
+	if entry {
+		c = append(appendS64(append(c, 0x42), 1<<32-1), 0x7c) // i64.const 2^32-1, i64.add
+	} else {
+		c = append(c, 0x42, 0x01, 0x7d) // i64.const 1, i64.sub
+	}
+	c = appendU32(append(c, 0x24), calls)                       // global.set $calls
+	c = appendU32(append(c, 0x23), calls)                       // global.get $calls
+	c = append(c, 0xa7, 0x45, 0x04, 0x40)                       // i32.wrap_i64, i32.eqz, if (no result)
+	c = appendU32(append(c, 0x23), calls)                       // global.get $calls
+	c = append(appendS64(append(c, 0x42), CheckInterval), 0x7c) // i64.const CheckInterval, i64.add
+	c = appendU32(append(c, 0x24), calls)                       // global.set $calls
+	c = append(appendU32(append(c, 0x10), check), 0x0b)         // call $check, end
 	return c
 }
 
-// depthLeave returns the code that decrements the depth global.
-func depthLeave(depth uint32) []byte {
-	c := appendU32([]byte{0x23}, depth)      // global.get $depth
-	c = append(c, 0x41, 0x01, 0x6b)          // i32.const 1, i32.sub
-	return appendU32(append(c, 0x24), depth) // global.set $depth
+// depthLeave returns the code that decrements the depth in $calls.
+func depthLeave(calls uint32) []byte {
+	c := appendU32([]byte{0x23}, calls)                 // global.get $calls
+	c = append(appendS64(append(c, 0x42), 1<<32), 0x7d) // i64.const 2^32, i64.sub
+	return appendU32(append(c, 0x24), calls)            // global.set $calls
 }
 
-// depthGlobal returns the global that the call depth limit adds: i32,
-// mutable, initialised to 0.
-func depthGlobal() []byte { return []byte{i32Type, 0x01, 0x41, 0x00, 0x0b} }
+// callsGlobal returns the global that Interrupt adds with the call depth
+// count: i64, mutable, initialised to depth 0 and countdown CheckInterval.
+func callsGlobal() []byte {
+	return append(appendS64([]byte{i64Type, 0x01, 0x42}, CheckInterval), 0x0b)
+}
+
+const i64Type = 0x7e
+
+// CallDepth returns the call depth held in the value of the global exported
+// as DepthExport: the number of calls of the module's own functions active
+// at the moment of the read.
+func CallDepth(calls uint64) uint32 { return uint32(calls >> 32) }
 
 // planCode returns where the checks go in the code section and which
 // function indices change, given Parse's edits, and the section's new size.
 // It checks that the edits still describe the section.
-func planCode(wasm []byte, code *section, e *codeEdits, funcs shift, check []byte, depth *depthCode) (*codePlan, error) {
+func planCode(wasm []byte, code *section, e *codeEdits, funcs shift, enter, check []byte, depth *depthCode) (*codePlan, error) {
 	changed := func(what string, at int) error {
 		return fmt.Errorf("%w: no %s at offset %#x: the module changed after Parse", ErrInfoMismatch, what, at)
 	}
-	p := &codePlan{code: code, funcs: funcs, check: check, depth: depth, at: make([]int, 0, len(e.loops)), refs: e.funcs}
+	p := &codePlan{code: code, funcs: funcs, check: check, enter: enter, depth: depth, at: make([]int, 0, len(e.loops)), refs: e.funcs}
 	if depth != nil {
 		p.returns, p.tails = e.returns, e.tails
 	}
@@ -302,10 +332,10 @@ func planCode(wasm []byte, code *section, e *codeEdits, funcs shift, check []byt
 			return nil, changed("locals", start)
 		}
 		p.entry = append(p.entry, locals)
-		newSize := uint64(bodySize) + uint64(len(check))
+		newSize := uint64(bodySize) + uint64(len(enter))
 		if depth != nil {
-			// enter, block type, leave, end.
-			newSize += uint64(len(depth.enter)+1+len(depth.blocks[k])) + uint64(len(depth.leave)+1)
+			// block, block type, leave, end.
+			newSize += uint64(1+len(depth.blocks[k])) + uint64(len(depth.leave)+1)
 			for ; ret < len(p.returns) && p.returns[ret].at < end; ret++ {
 				at := p.returns[ret].at
 				if at < locals || b[at] != 0x0f || p.returns[ret].depth < 0 || ret > 0 && at <= p.returns[ret-1].at {
@@ -394,11 +424,10 @@ func (p *codePlan) write(out, wasm []byte) []byte {
 		out = appendU32(out, newSize)
 		from := p.entry[k]
 		out = append(out, wasm[start:from]...)
+		out = append(out, p.enter...)
 		if d != nil {
-			out = append(out, d.enter...)
 			out = append(append(out, 0x02), d.blocks[k]...) // block: the body's end closes it
 		}
-		out = append(out, p.check...)
 		for {
 			// The next edit; at the same offset, the insertions (a
 			// loop's check, a tail call's decrement) go first.

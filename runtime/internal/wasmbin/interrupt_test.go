@@ -41,10 +41,10 @@ var interruptOpts = []InstrumentOptions{
 	{Interrupt: true, StripData: true},
 }
 
-// depthOpts add a call depth limit.
+// depthOpts add the call depth count.
 var depthOpts = []InstrumentOptions{
-	{Interrupt: true, MaxCallDepth: 1000},
-	{Interrupt: true, StripData: true, MaxCallDepth: 1 << 30},
+	{Interrupt: true, CallDepth: true},
+	{Interrupt: true, StripData: true, CallDepth: true},
 }
 
 // TestInterruptFixtures instruments every fixture with Interrupt, with and

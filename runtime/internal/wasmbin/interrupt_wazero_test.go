@@ -15,32 +15,40 @@ import (
 )
 
 // checker is a host check function: it counts its calls and, once stop is
-// set, stops the guest by panicking, as the runtime's does.
+// set, stops the guest by panicking, as the runtime's does. With max, it
+// stops a guest instrumented with CallDepth whose call depth is over max,
+// as the runtime's does too.
 type checker struct {
 	calls atomic.Int64
 	stop  atomic.Bool
-	deep  atomic.Int64 // calls of the call depth function
+	max   uint32       // the call depth limit; 0 for none
+	deep  atomic.Int64 // the guests stopped for their call depth
+	depth atomic.Int64 // the call depth of the last one
 }
 
 var errStopped = errors.New("stopped by the host")
 
 var errTooDeep = errors.New("call depth exceeded")
 
-// exceeded is the host's call depth function: it stops the guest.
-func (c *checker) exceeded(context.Context) {
-	c.deep.Add(1)
-	panic(errTooDeep)
-}
-
-func (c *checker) check(context.Context) {
+func (c *checker) check(_ context.Context, mod api.Module) {
 	c.calls.Add(1)
+	if c.max > 0 {
+		if g := mod.ExportedGlobal(DepthExport); g != nil {
+			if d := CallDepth(g.Get()); d > c.max {
+				c.deep.Add(1)
+				c.depth.Store(int64(d))
+				panic(errTooDeep)
+			}
+		}
+	}
 	if c.stop.Load() {
 		panic(errStopped)
 	}
 }
 
 // newRuntime returns a wazero runtime on the compiler (the runtime's engine,
-// without WithCloseOnContextDone) with the check host module and an "env"
+// without WithCloseOnContextDone) with the check host module (a
+// GoModuleFunc, as the runtime's, without reflection) and an "env"
 // module for the fixtures' imports.
 func newRuntime(t testing.TB, c *checker, features api.CoreFeatures) wazero.Runtime {
 	t.Helper()
@@ -48,8 +56,7 @@ func newRuntime(t testing.TB, c *checker, features api.CoreFeatures) wazero.Runt
 	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCoreFeatures(features))
 	t.Cleanup(func() { r.Close(ctx) })
 	if _, err := r.NewHostModuleBuilder(CheckModule).
-		NewFunctionBuilder().WithFunc(c.check).Export(CheckName).
-		NewFunctionBuilder().WithFunc(c.exceeded).Export(CallDepthName).
+		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, _ []uint64) { c.check(ctx, mod) }), nil, nil).Export(CheckName).
 		Instantiate(ctx); err != nil {
 		t.Fatal(err)
 	}
