@@ -133,10 +133,14 @@ func meterFrom(ctx context.Context) *Meter {
 // here, stop the guest if it is over its limit, give the CPU up for a
 // moment (Preempt, or a Gosched) and start a new segment.
 func (m *Meter) check(yield func()) {
-	if m.checks++; m.checks < fullCheckEvery && (m.Waiting == nil || !m.Waiting()) {
+	m.checks++
+	full := m.checks >= fullCheckEvery
+	if !full && (m.Waiting == nil || !m.Waiting()) {
 		return
 	}
-	m.checks = 0
+	if full {
+		m.checks = 0
+	}
 	m.stop()
 	if m.Limit > 0 && m.used >= m.Limit {
 		m.exceeded = true
@@ -144,7 +148,9 @@ func (m *Meter) check(yield func()) {
 	}
 	if m.Preempt != nil && m.Preempt(m.used-m.sliceMark) {
 		m.sliceMark = m.used
-	} else {
+	} else if full {
+		// A check made early because someone waits, and kept the
+		// place, does not yield: the full check will.
 		yield()
 	}
 	m.start()

@@ -46,6 +46,14 @@ type Config struct {
 	// Slice is the CPU time a guest runs before it yields its place to a
 	// waiting request. Zero means 2 ms.
 	Slice time.Duration
+	// Quantum is the CPU time a request's guest uses in all before it
+	// yields its place to anyone. Zero means 250 µs: more than a typical
+	// request's guest needs, so that a short request runs to its end
+	// rather than hand its place back and forth with a flood of long ones
+	// from a tenant that waits (each hand-over costs both sides a few
+	// microseconds), while a long request, past it, yields at once to a
+	// tenant with nothing running.
+	Quantum time.Duration
 	// TenantRate is the requests per second one tenant may make, a token
 	// bucket of TenantBurst (zero: one second's worth); over it, requests
 	// are answered rate-limited. Zero means no limit.
@@ -74,6 +82,7 @@ type Scheduler struct {
 	slots     chan struct{}
 	cpu       *fairSem // guests executing
 	slice     time.Duration
+	quantum   time.Duration
 	rate      float64
 	burst     float64
 	perTenant int64
@@ -122,6 +131,9 @@ func New(cfg Config) *Scheduler {
 	if cfg.Slice <= 0 {
 		cfg.Slice = 2 * time.Millisecond
 	}
+	if cfg.Quantum <= 0 {
+		cfg.Quantum = 250 * time.Microsecond
+	}
 	if cfg.TenantRate > 0 && cfg.TenantBurst <= 0 {
 		cfg.TenantBurst = max(1, int(cfg.TenantRate))
 	}
@@ -129,6 +141,7 @@ func New(cfg Config) *Scheduler {
 		slots:     make(chan struct{}, cfg.MaxConcurrency),
 		cpu:       newFairSem(cfg.MaxRunning),
 		slice:     cfg.Slice,
+		quantum:   cfg.Quantum,
 		rate:      cfg.TenantRate,
 		burst:     float64(cfg.TenantBurst),
 		perTenant: int64(cfg.TenantConcurrency),
@@ -411,7 +424,8 @@ func (s *Scheduler) Run(ctx context.Context, w *Worker, rc runtime.RunConfig) (r
 		rc.Meter.Limit = time.Duration(w.Limits.CPUMillis) * time.Millisecond
 	}
 	if rc.Meter.Preempt == nil {
-		rc.Meter.Preempt = func(used time.Duration) bool { return s.preempt(w.Tenant, used) }
+		meter := rc.Meter
+		rc.Meter.Preempt = func(used time.Duration) bool { return s.preempt(w.Tenant, used, meter.Used()) }
 		rc.Meter.Waiting = func() bool { return s.cpu.starved.Load() > 0 }
 		rc.Meter.OnPause = func() { s.cpu.release(w.Tenant) }
 		rc.Meter.OnResume = func() { s.cpu.acquire(context.Background(), w.Tenant, -1) }
@@ -444,10 +458,14 @@ var (
 )
 
 // preempt is called at a running guest's checks with the CPU time it used
-// since it last gave its place up. It gives the place to a waiting request
-// — at once for a tenant that has nothing running, after a slice for the
-// others — and queues for it again; it reports whether it did.
-func (s *Scheduler) preempt(tenant string, used time.Duration) bool {
+// since it last gave its place up, and in all. Past its first quantum, it
+// gives the place to a waiting request — at once for a tenant that has
+// nothing running, after a slice for the others — and queues for it
+// again; it reports whether it did.
+func (s *Scheduler) preempt(tenant string, used, total time.Duration) bool {
+	if total < s.quantum {
+		return false
+	}
 	if s.cpu.starved.Load() == 0 && (used < s.slice || !s.cpu.contended()) {
 		return false
 	}
