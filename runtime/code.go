@@ -196,25 +196,33 @@ func (r *Runtime) saveSource(m *Module, code []byte) {
 			m.sourcePath = path
 			return
 		}
-		tmp, err := os.CreateTemp(r.sourceDir, ".tmp-*")
-		if err == nil {
-			_, err = tmp.Write(code)
-			if cerr := tmp.Close(); err == nil {
-				err = cerr
-			}
-			if err == nil {
-				err = os.Rename(tmp.Name(), path)
-			}
-			if err != nil {
-				os.Remove(tmp.Name())
-			}
-		}
-		if err == nil {
+		if replaceFile(path, code) == nil {
 			m.sourcePath = path
 			return
 		}
 	}
 	m.source = code
+}
+
+// replaceFile writes data to a temporary file beside path (mode 0600) and
+// renames it over path: a reader finds the old content or the new, never
+// part of either. On error path is unchanged and nothing is left behind.
+func replaceFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }
 
 // trim evicts the least recently used modules' code until the resident

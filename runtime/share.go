@@ -227,20 +227,7 @@ func (r *Runtime) recordCode(sha, name string) {
 	if old, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(old)) == name {
 		return
 	}
-	tmp, err := os.CreateTemp(r.sourceDir, ".tmp-*")
-	if err != nil {
-		return
-	}
-	_, err = tmp.WriteString(name + "\n")
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
+	replaceFile(path, []byte(name+"\n"))
 }
 
 // CompiledCode opens the file of wazero's compilation cache that holds
