@@ -200,7 +200,7 @@ func (e *Edge) serve(rw http.ResponseWriter, r *http.Request, w *scheduler.Worke
 	// guest's place on the CPU up) while the guest waits.
 	meter := &scheduler.Meter{}
 	req := &hostapi.Request{
-		W: rw, R: r, MaxBody: e.maxBody, Yield: meter.Pause, Resume: meter.Resume,
+		W: rw, R: r, MaxBody: e.maxBody, Yield: meter.Pause, YieldWrite: meter.PauseWriting, Resume: meter.Resume,
 		Tenant: w.Tenant, Egress: e.egress, Cache: e.cache, MaxSubrequests: w.Limits.Subrequests,
 		KV: e.kv, KVBindings: w.KVBindings,
 	}

@@ -410,7 +410,7 @@ func fetchBodyRead(ctx context.Context, mod wapi.Module, stack []uint64) {
 		buf = buf[:maxRead]
 	}
 	if h.blocking {
-		req.yield()
+		req.yieldWrite()
 	}
 	var n int
 	var err error

@@ -51,7 +51,8 @@ type Meter struct {
 	wall0     int64 // monotonic clock at the segment's start, ns
 	sliceMark time.Duration
 	exceeded  bool
-	checks    int // checks since the last full one
+	checks    int         // checks since the last full one
+	watch     *faultWatch // the instance's, during a run from an image
 }
 
 // fullCheckEvery is how often a check reads the CPU clock, tests the
@@ -90,14 +91,28 @@ func (m *Meter) stop() {
 }
 
 // Pause ends the running segment: the guest waits in a host function.
+// The host function must not write to the guest's memory until Resume;
+// one that does uses PauseWriting.
 func (m *Meter) Pause() {
 	if m == nil {
 		return
 	}
 	m.stop()
+	m.watch.end()
 	if m.OnPause != nil {
 		m.OnPause()
 	}
+}
+
+// PauseWriting is Pause for a host function that writes to the guest's
+// memory while it waits (reading a body into it): the instance's reset
+// will then ask the kernel which pages changed (see faultWatch).
+func (m *Meter) PauseWriting() {
+	if m == nil {
+		return
+	}
+	m.watch.lose()
+	m.Pause()
 }
 
 // Resume starts a new segment after Pause, on the calling thread.
@@ -108,6 +123,7 @@ func (m *Meter) Resume() {
 	if m.OnResume != nil {
 		m.OnResume()
 	}
+	m.watch.begin()
 	m.start()
 }
 
@@ -146,6 +162,7 @@ func (m *Meter) check(yield func()) {
 		m.exceeded = true
 		panic(errCPULimit)
 	}
+	m.watch.end() // the goroutine may change threads here
 	if m.Preempt != nil && m.Preempt(m.used-m.sliceMark) {
 		m.sliceMark = m.used
 	} else if full {
@@ -153,6 +170,7 @@ func (m *Meter) check(yield func()) {
 		// place, does not yield: the full check will.
 		yield()
 	}
+	m.watch.begin()
 	m.start()
 }
 

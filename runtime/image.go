@@ -186,7 +186,8 @@ type Instance struct {
 	stdout switchWriter
 	stderr switchWriter
 	sleep  sleeper
-	gen    uint64 // the module's eviction count when it was made
+	gen    uint64     // the module's eviction count when it was made
+	watch  faultWatch // the last run's, for Reset
 	dirty  bool
 	broken bool
 }
@@ -273,6 +274,12 @@ func (in *Instance) Run(ctx context.Context, rc RunConfig) (Result, error) {
 	in.stdout.w, in.stderr.w = rc.Stdout, rc.Stderr
 	defer func() { in.stdout.w, in.stderr.w = nil, nil }()
 	start := time.Now()
+	in.watch = faultWatch{}
+	if rc.Meter != nil { // the watch stops where the meter's segments do
+		rc.Meter.watch = &in.watch
+		in.watch.begin()
+		defer func() { in.watch.end(); rc.Meter.watch = nil }()
+	}
 	err := in.img.m.metered(ctx, rc.Meter, func(ctx context.Context) error {
 		in.sleep.ctx = ctx // the metered context: a sleep pauses its meter
 		err := call(ctx, in.handle)
@@ -300,7 +307,7 @@ func (in *Instance) Reset() bool {
 	if !in.dirty {
 		return true
 	}
-	if !in.mem.reset() || !in.restoreGlobals() {
+	if !in.mem.reset(in.watch.clean()) || !in.restoreGlobals() {
 		in.broken = true
 		return false
 	}
