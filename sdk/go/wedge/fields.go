@@ -3,6 +3,7 @@ package wedge
 import (
 	"encoding/binary"
 	"errors"
+	"strconv"
 )
 
 // errMalformed is returned for a head that cannot be decoded.
@@ -14,31 +15,43 @@ func appendField(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// decodeFields calls fn for every name/value pair of an encoded head.
+// decodeFields calls fn for every name/value pair of an encoded head. The
+// strings share one copy of b: a head costs one allocation, not two per
+// field (each costs a wasm guest far more than it costs native code).
 func decodeFields(b []byte, fn func(name, value string)) error {
-	for len(b) > 0 {
-		name, rest, ok := cutField(b)
+	s := string(b)
+	for len(s) > 0 {
+		name, rest, ok := cutFieldString(s)
 		if !ok {
 			return errMalformed
 		}
-		value, rest, ok := cutField(rest)
+		value, rest, ok := cutFieldString(rest)
 		if !ok {
 			return errMalformed
 		}
 		fn(name, value)
-		b = rest
+		s = rest
 	}
 	return nil
 }
 
-func cutField(b []byte) (string, []byte, bool) {
-	if len(b) < 4 {
-		return "", nil, false
+func cutFieldString(s string) (field, rest string, ok bool) {
+	if len(s) < 4 {
+		return "", "", false
 	}
-	n := binary.LittleEndian.Uint32(b)
-	b = b[4:]
-	if uint64(n) > uint64(len(b)) {
-		return "", nil, false
+	n := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24
+	s = s[4:]
+	if n > uint64(len(s)) {
+		return "", "", false
 	}
-	return string(b[:n]), b[n:], true
+	return s[:n], s[n:], true
+}
+
+// appendFieldInt appends one length-prefixed decimal number.
+func appendFieldInt(b []byte, v int64) []byte {
+	at := len(b)
+	b = append(b, 0, 0, 0, 0)
+	b = strconv.AppendInt(b, v, 10)
+	binary.LittleEndian.PutUint32(b[at:], uint32(len(b)-at-4))
+	return b
 }

@@ -31,11 +31,12 @@ type responseWriter struct {
 	buf      []byte
 	bufs     *buffers // returned to bufferPool by finish
 	err      error    // first error from the host; later writes fail with it
+	length   int      // Content-Length to send with the head, if >= 0 (set by finish)
 }
 
 func newResponseWriter(h host) *responseWriter {
 	b := bufferPool.Get().(*buffers)
-	return &responseWriter{h: h, header: make(http.Header), buf: b.body[:0], bufs: b}
+	return &responseWriter{h: h, header: make(http.Header), buf: b.body[:0], bufs: b, length: -1}
 }
 
 func (w *responseWriter) Header() http.Header { return w.header }
@@ -109,7 +110,7 @@ func (w *responseWriter) finish() {
 		w.status = http.StatusOK
 	}
 	if !w.headSent && bodyAllowed(w.status) && w.header.Get("Content-Length") == "" && w.header.Get("Transfer-Encoding") == "" {
-		w.header.Set("Content-Length", strconv.Itoa(len(w.buf)))
+		w.length = len(w.buf)
 	}
 	w.flushBuffer(nil)
 }
@@ -146,16 +147,26 @@ func (w *responseWriter) flushBuffer(next []byte) error {
 	return err
 }
 
+// sendHead sends the status and the header, plus the Content-Type sniffed
+// from the body and the Content-Length finish found, when the handler set
+// neither: those go straight into the encoded head rather than into the
+// header map (the handler has returned, or does not see them in net/http
+// either until the head is written).
 func (w *responseWriter) sendHead(sniff []byte) error {
 	w.headSent = true
-	if bodyAllowed(w.status) && w.header.Get("Content-Type") == "" && w.header.Get("Transfer-Encoding") == "" && len(sniff) > 0 {
-		if _, haveType := w.header["Content-Type"]; !haveType {
-			w.header.Set("Content-Type", http.DetectContentType(sniff))
-		}
-	}
 	head := w.bufs.head[:0]
 	head = appendField(head, ":status")
-	head = appendField(head, strconv.Itoa(w.status))
+	head = appendFieldInt(head, int64(w.status))
+	if bodyAllowed(w.status) && w.header.Get("Content-Type") == "" && w.header.Get("Transfer-Encoding") == "" && len(sniff) > 0 {
+		if _, haveType := w.header["Content-Type"]; !haveType {
+			head = appendField(head, "Content-Type")
+			head = appendField(head, http.DetectContentType(sniff))
+		}
+	}
+	if w.length >= 0 {
+		head = appendField(head, "Content-Length")
+		head = appendFieldInt(head, int64(w.length))
+	}
 	for name, values := range w.header {
 		for _, v := range values {
 			head = appendField(head, name)

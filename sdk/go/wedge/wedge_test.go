@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -256,3 +257,46 @@ func FuzzDecodeFields(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseSimpleURL holds parseSimpleURL to url.Parse: whatever it
+// accepts, url.Parse must parse to the same URL, with the same request
+// URI.
+func FuzzParseSimpleURL(f *testing.F) {
+	for _, s := range []string{
+		"http://h/", "https://hello.demo.wedge.localhost/a/b?c=d&e=f", "http://127.0.0.1:8080/x;y=1",
+		"http://h/%41", "http://h/a b", "http://H/", "http://h:/", "http://h:80x/", "http://[::1]:80/",
+		"http://h/?", "http://h/?a#b", "http://h/a?b?c", "http://h/!", "http://u@h/", "http://h", "ftp://h/",
+		"http://h/~user/-_.$&+,:;=@", "http://h/?a=%zz",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		u, uri, ok := parseSimpleURL(raw)
+		if !ok {
+			return
+		}
+		want, err := url.Parse(raw)
+		if err != nil {
+			t.Fatalf("parseSimpleURL(%q) accepted what url.Parse refuses: %v", raw, err)
+		}
+		if *u != *want {
+			t.Errorf("parseSimpleURL(%q) = %#v, url.Parse = %#v", raw, *u, *want)
+		}
+		if uri != want.RequestURI() {
+			t.Errorf("parseSimpleURL(%q) request URI %q, want %q", raw, uri, want.RequestURI())
+		}
+	})
+}
+
+// FuzzIsCanonical holds isCanonical to http.CanonicalHeaderKey.
+func FuzzIsCanonical(f *testing.F) {
+	for _, s := range []string{"Host", "host", "X-Forwarded-For", "x-Forwarded-for", "Content-type", "A--B", "-a", "X_Y", "Ünï", "a b", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if isCanonical(name) && http.CanonicalHeaderKey(name) != name {
+			t.Errorf("isCanonical(%q), but CanonicalHeaderKey gives %q", name, http.CanonicalHeaderKey(name))
+		}
+	})
+}
+
