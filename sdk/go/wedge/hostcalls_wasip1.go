@@ -140,4 +140,5 @@ func wedgePrepare() {
 	runtime.GC()
 	warmUp()
 	locateRand()
+	primeAllocator()
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -300,3 +301,19 @@ func FuzzIsCanonical(f *testing.F) {
 	})
 }
 
+// TestPrimeAllocator checks that priming leaves every small size class
+// allocating at the start of a page, which is where a fresh span begins.
+// (Natively a goroutine could change Ps, and so allocator caches, in the
+// middle; the thread is locked so that it does not.)
+func TestPrimeAllocator(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	classes, primed := primeAllocator()
+	if classes != 2*len(primeSizes)-1 {
+		t.Errorf("%d span classes tried, want %d", classes, 2*len(primeSizes)-1)
+	}
+	if primed != classes {
+		t.Errorf("only %d of %d span classes primed", primed, classes)
+	}
+	t.Logf("%d of %d span classes primed", primed, classes)
+}
