@@ -84,6 +84,14 @@ func (r *Runtime) CodeStats() CodeStats {
 	return st
 }
 
+// ResetStats reports how many pooled instances were returned to their
+// image, and how many of those resets asked the kernel which pages the
+// request had made private (the others copied the pages known from an
+// earlier scan back; see faultWatch).
+func (r *Runtime) ResetStats() (resets, scans int64) {
+	return r.resets.Load(), r.resetScans.Load()
+}
+
 // Resident reports whether the module's compiled code is in memory; when
 // it is not, the next instantiation compiles it again from the disk cache.
 func (m *Module) Resident() bool { return m.resident.Load() }

@@ -178,26 +178,27 @@ func (m *cowMemory) Free() {
 // run made no page private that was not private at the last scan (see
 // faultWatch): reset then copies the image over those ranges again
 // without asking.
-func (m *cowMemory) reset(noNewPages bool) bool {
+// It reports whether it asked the kernel.
+func (m *cowMemory) reset(noNewPages bool) (ok, scanned bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.region == nil || m.length.Load() != m.img.size || m.mapped != m.img.size || m.refused.Load() {
-		return false
+		return false, false
 	}
 	if m.img.size == 0 {
-		return true
+		return true, false
 	}
 	if noNewPages && m.knownOK {
 		for _, r := range m.private {
 			copy(m.region[r.start:r.end], m.img.view[r.start:r.end])
 		}
-		return true
+		return true, false
 	}
 	m.knownOK = false
 	if m.restorePrivate() {
-		return true
+		return true, true
 	}
-	return unix.Madvise(m.region[:m.img.size], unix.MADV_DONTNEED) == nil
+	return unix.Madvise(m.region[:m.img.size], unix.MADV_DONTNEED) == nil, true
 }
 
 // pagemap bits (Documentation/admin-guide/mm/pagemap.rst).

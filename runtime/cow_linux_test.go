@@ -43,7 +43,7 @@ func TestCowReset(t *testing.T) {
 					copy(m.region[3*pageSize:4*pageSize], bytes.Repeat([]byte{1}, pageSize))
 					_ = m.region[20*pageSize]
 				}
-				if !m.reset(false) {
+				if ok, _ := m.reset(false); !ok {
 					t.Fatalf("round %d: reset failed", round)
 				}
 				if !bytes.Equal(m.region[:len(data)], data) {
@@ -81,7 +81,7 @@ func TestCowResetWatched(t *testing.T) {
 	}
 	defer m.Free()
 	m.Reallocate(uint64(len(data)))
-	if !m.reset(false) {
+	if ok, _ := m.reset(false); !ok {
 		t.Fatal("reset failed")
 	}
 	if !m.knownOK {
@@ -121,8 +121,8 @@ func TestCowResetWatched(t *testing.T) {
 		for _, p := range pages {
 			written[p] = true
 		}
-		if !m.reset(w.clean()) {
-			t.Fatalf("round %d: reset failed", round)
+		if ok, scanned := m.reset(w.clean()); !ok || scanned == w.clean() {
+			t.Fatalf("round %d: reset failed, or scanned when it need not or skipped the scan when it had to", round)
 		}
 		if !bytes.Equal(m.region[:len(data)], data) {
 			t.Fatalf("round %d (clean %v): memory differs from the image after reset", round, w.clean())

@@ -30,6 +30,6 @@ type cowMemory struct {
 func (m *cowMemory) Allocate(uint64, uint64) experimental.LinearMemory { return m }
 func (m *cowMemory) Reallocate(uint64) []byte                          { return nil }
 func (m *cowMemory) Free()                                             {}
-func (m *cowMemory) reset(bool) bool                                   { return false }
+func (m *cowMemory) reset(bool) (ok, scanned bool)                     { return false, false }
 func (m *cowMemory) size() uint64                                      { return 0 }
 func (m *cowMemory) privatePages() int                                 { return -1 }

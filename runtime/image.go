@@ -307,9 +307,15 @@ func (in *Instance) Reset() bool {
 	if !in.dirty {
 		return true
 	}
-	if !in.mem.reset(in.watch.clean()) || !in.restoreGlobals() {
+	ok, scanned := in.mem.reset(in.watch.clean())
+	if !ok || !in.restoreGlobals() {
 		in.broken = true
 		return false
+	}
+	r := in.img.m.r
+	r.resets.Add(1)
+	if scanned {
+		r.resetScans.Add(1)
 	}
 	in.dirty = false
 	return true

@@ -104,6 +104,7 @@ type Runtime struct {
 	compileNanos         atomic.Int64
 	loadNanos            atomic.Int64
 	imported             atomic.Int64
+	resets, resetScans   atomic.Int64 // instances returned to their image; of which by a full scan
 
 	// Compilations in the background (Config.InterpretFirst).
 	bgCtx    context.Context

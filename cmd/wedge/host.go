@@ -484,5 +484,7 @@ func registerCodeMetrics(m *metrics.Metrics, rt *runtime.Runtime) error {
 		m.CounterFunc("wedge_code_compiled_total", "Modules compiled to machine code by this node.", stat(func(s runtime.CodeStats) int64 { return s.Compiled })),
 		m.CounterFunc("wedge_code_cache_loads_total", "Modules whose machine code was loaded from the disk cache instead of compiled.", stat(func(s runtime.CodeStats) int64 { return s.CacheLoads })),
 		m.CounterFunc("wedge_code_imported_total", "Compiled code files received from the node that compiled them.", stat(func(s runtime.CodeStats) int64 { return s.Imported })),
+		m.CounterFunc("wedge_instance_resets_total", "Pooled instances returned to their image after a request.", func() float64 { n, _ := rt.ResetStats(); return float64(n) }),
+		m.CounterFunc("wedge_instance_reset_scans_total", "Resets that asked the kernel which pages the request made private (the others knew they were the same as before).", func() float64 { _, n := rt.ResetStats(); return float64(n) }),
 	)
 }

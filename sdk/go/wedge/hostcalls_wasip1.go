@@ -131,12 +131,14 @@ func wedgeHandle() {
 // wedgePrepare is called by the host once, after initialisation and before
 // the worker's state is captured as its image. It collects init's garbage
 // (otherwise every request, starting from the same heap, would pay for the
-// same collection), warms the SDK up (see warmUp) and finds the runtime's
-// random generator, which every request re-seeds (see reseed). None of
-// this touches the worker's own state.
+// same collection) leaving free heap for requests (see reserveHeadroom),
+// warms the SDK up (see warmUp), finds the runtime's random generator,
+// which every request re-seeds (see reseed), and primes the allocator
+// (see primeAllocator). None of this touches the worker's own state.
 //
 //go:wasmexport wedge_prepare
 func wedgePrepare() {
+	reserveHeadroom()
 	runtime.GC()
 	warmUp()
 	locateRand()

@@ -61,3 +61,18 @@ var primeSizes = []int{8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 1
 
 // primeLast makes primeAllocator's objects escape to the heap.
 var primeLast unsafe.Pointer
+
+// headroomBytes is the free heap the image keeps for requests: an
+// instance whose memory grows cannot be reset (it is dropped and the next
+// request instantiates anew), so a request must find the pages it needs
+// among the heap's free pages. reserveHeadroom allocates that much
+// garbage before the collection in wedge_prepare frees it; the pages stay
+// with the heap, free, for the warm-up, the priming and every request.
+const headroomBytes = 2 << 20
+
+var headroomSink []byte
+
+func reserveHeadroom() {
+	headroomSink = make([]byte, headroomBytes)
+	headroomSink = nil
+}
