@@ -109,7 +109,7 @@ func (w *responseWriter) finish() {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	if !w.headSent && bodyAllowed(w.status) && w.header.Get("Content-Length") == "" && w.header.Get("Transfer-Encoding") == "" {
+	if !w.headSent && bodyAllowed(w.status) && headerGet(w.header, "Content-Length") == "" && headerGet(w.header, "Transfer-Encoding") == "" {
 		w.length = len(w.buf)
 	}
 	w.flushBuffer(nil)
@@ -157,10 +157,10 @@ func (w *responseWriter) sendHead(sniff []byte) error {
 	head := w.bufs.head[:0]
 	head = appendField(head, ":status")
 	head = appendFieldInt(head, int64(w.status))
-	if bodyAllowed(w.status) && w.header.Get("Content-Type") == "" && w.header.Get("Transfer-Encoding") == "" && len(sniff) > 0 {
+	if bodyAllowed(w.status) && headerGet(w.header, "Content-Type") == "" && headerGet(w.header, "Transfer-Encoding") == "" && len(sniff) > 0 {
 		if _, haveType := w.header["Content-Type"]; !haveType {
 			head = appendField(head, "Content-Type")
-			head = appendField(head, http.DetectContentType(sniff))
+			head = appendField(head, detectContentType(sniff))
 		}
 	}
 	if w.length >= 0 {
@@ -202,4 +202,13 @@ func bodyAllowed(status int) bool {
 		return false
 	}
 	return true
+}
+
+// headerGet is h.Get(key) for a key already in canonical form, without
+// canonicalising it again.
+func headerGet(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }

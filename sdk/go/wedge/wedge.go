@@ -229,10 +229,7 @@ func parseSimpleURL(raw string) (u *url.URL, requestURI string, ok bool) {
 		return nil, "", false // ForceQuery
 	}
 	for i := 0; i < len(path); i++ {
-		switch c := path[i]; {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("-_.~$&+,/:;=@", c) >= 0:
-		default:
+		if !plainPathByte[path[i]] {
 			return nil, "", false
 		}
 	}
@@ -243,6 +240,15 @@ func parseSimpleURL(raw string) (u *url.URL, requestURI string, ok bool) {
 	}
 	return &url.URL{Scheme: scheme, Host: host, Path: path, RawQuery: query}, uri, true
 }
+
+// plainPathByte marks the bytes a path may have for url.Parse to keep it
+// as it is, with no RawPath: letters, digits and -_.~$&+,/:;=@.
+var plainPathByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_.~$&+,/:;=@", byte(c)) >= 0
+	}
+	return t
+}()
 
 // tlsVersion returns the version number of a name tls.VersionName gives
 // ("TLS 1.3"), or 0.

@@ -317,3 +317,17 @@ func TestPrimeAllocator(t *testing.T) {
 	}
 	t.Logf("%d of %d span classes primed", primed, classes)
 }
+
+// FuzzDetectContentType holds detectContentType's shortcut to
+// http.DetectContentType.
+func FuzzDetectContentType(f *testing.F) {
+	for _, s := range []string{"Hello from /\n", "  <html>", "<?xml", "%PDF-1", "GIF89a", "BMx", "hello\x00", "RIFF....WEBPVP8",
+		"....ftypmp42....", strings.Repeat("a", 34) + "LP", "\xEF\xBB\xBFtext", "{\"a\":1}", "plain \x1b[0m", "\n\nfoo", "héllo"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := detectContentType(b), http.DetectContentType(b); got != want {
+			t.Errorf("detectContentType(%q) = %q, DetectContentType = %q", b, got, want)
+		}
+	})
+}
