@@ -27,13 +27,7 @@ func TestCowReset(t *testing.T) {
 			old := scanOK.Load()
 			scanOK.Store(scan)
 			defer scanOK.Store(old)
-			m := &cowMemory{img: im, limit: 1 << 30}
-			m.Allocate(uint64(len(data)), 1<<30)
-			if m.err != nil {
-				t.Fatal(m.err)
-			}
-			defer m.Free()
-			m.Reallocate(uint64(len(data)))
+			m := mapImage(t, im)
 			rng := rand.New(rand.NewPCG(1, 2))
 			for round := range 20 {
 				for range rng.IntN(64) {
@@ -74,13 +68,7 @@ func TestCowResetWatched(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer im.close()
-	m := &cowMemory{img: im, limit: 1 << 30}
-	m.Allocate(uint64(len(data)), 1<<30)
-	if m.err != nil {
-		t.Fatal(m.err)
-	}
-	defer m.Free()
-	m.Reallocate(uint64(len(data)))
+	m := mapImage(t, im)
 	if ok, _ := m.reset(false); !ok {
 		t.Fatal("reset failed")
 	}
@@ -149,4 +137,17 @@ func TestCowResetWatched(t *testing.T) {
 	if bytes.Equal(m.region[:len(data)], data) {
 		t.Fatal("a reset that skipped the scan restored a page it did not know: the test cannot tell")
 	}
+}
+
+// mapImage maps im as an instance's memory would, freed with the test.
+func mapImage(t *testing.T, im *memImage) *cowMemory {
+	t.Helper()
+	m := &cowMemory{img: im, limit: 1 << 30}
+	m.Allocate(im.size, 1<<30)
+	if m.err != nil {
+		t.Fatal(m.err)
+	}
+	t.Cleanup(m.Free)
+	m.Reallocate(im.size)
+	return m
 }
