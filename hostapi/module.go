@@ -28,10 +28,6 @@ const (
 // maxIO bounds one read or write so that its count fits the i32 result.
 const maxIO = 1 << 30
 
-// bufferedBody is how much of a response body response_body_write hands
-// to the response writer without pausing the meter (see there).
-const bufferedBody = 2048
-
 // ErrBadHostcall stops a guest that passed a pointer or length outside its
 // memory. The runtime reports it as worker-trap.
 var ErrBadHostcall = errors.New("bad hostcall: pointer or length outside the guest's memory")
@@ -174,20 +170,9 @@ func responseBodyWrite(ctx context.Context, mod wapi.Module, stack []uint64) {
 	if len(buf) > maxIO {
 		buf = buf[:maxIO] // the count must fit the i32 result; the guest writes the rest next
 	}
-	// The first bytes of a body land in the response writer's own buffer
-	// (net/http keeps a handler's first 2 KiB before it writes to the
-	// connection; HTTP/2 and HTTP/3 buffer or have flow-control room for
-	// more): such a write cannot block on the client, and pausing for it
-	// would cost the meter's clocks and the guest's place on the CPU.
-	var n int
-	var err error
-	if !req.flushed && req.bodyBytes+int64(len(buf)) <= bufferedBody {
-		n, err = req.W.Write(buf)
-	} else {
-		req.yield()
-		n, err = req.W.Write(buf)
-		req.resume()
-	}
+	req.yield()
+	n, err := req.W.Write(buf)
+	req.resume()
 	req.bodyBytes += int64(n)
 	if err != nil {
 		setResult(stack, codeIO)
@@ -206,7 +191,6 @@ func responseFlush(ctx context.Context, mod wapi.Module, stack []uint64) {
 	if !req.headSent {
 		req.writeHead(http.StatusOK)
 	}
-	req.flushed = true
 	req.yield()
 	err := http.NewResponseController(req.W).Flush()
 	req.resume()

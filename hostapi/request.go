@@ -61,7 +61,6 @@ type Request struct {
 	status    int
 	headSent  bool
 	bodyBytes int64
-	flushed   bool // response_flush was called: writes go to the client
 	err       error // set when the host stopped the guest for a reason of its own
 
 	handles     []*handle // open handles
