@@ -29,15 +29,23 @@ type guest struct {
 	wasm []byte
 }
 
-// helloGuests returns a runtime (closed with the benchmark) and the Go and
-// C hello modules.
-func helloGuests(b *testing.B) (*runtime.Runtime, []guest) {
+// hostRuntime returns a runtime with Wedge's host functions, closed with
+// the test.
+func hostRuntime(tb testing.TB) *runtime.Runtime {
+	tb.Helper()
 	ctx := context.Background()
 	rt, err := runtime.New(ctx, runtime.Config{HostModules: []runtime.HostModule{hostapi.Module{}}})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() { rt.Close(ctx) })
+	tb.Cleanup(func() { rt.Close(ctx) })
+	return rt
+}
+
+// helloGuests returns a runtime (closed with the benchmark) and the Go and
+// C hello modules.
+func helloGuests(b *testing.B) (*runtime.Runtime, []guest) {
+	rt := hostRuntime(b)
 	cHello, err := os.ReadFile(filepath.Join(testwasm.Root(b), "examples", "c-hello", "hello.wasm"))
 	if err != nil {
 		b.Fatal(err)

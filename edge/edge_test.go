@@ -16,9 +16,7 @@ import (
 
 	"github.com/wedgeworks/wedge/api"
 	"github.com/wedgeworks/wedge/edge"
-	"github.com/wedgeworks/wedge/hostapi"
 	"github.com/wedgeworks/wedge/internal/testwasm"
-	"github.com/wedgeworks/wedge/runtime"
 	"github.com/wedgeworks/wedge/scheduler"
 )
 
@@ -38,11 +36,7 @@ func newEdgeWorker(t testing.TB, cfg edge.Config, limits api.Limits, sc schedule
 	t.Helper()
 	limits = testLimits(limits)
 	ctx := context.Background()
-	rt, err := runtime.New(ctx, runtime.Config{HostModules: []runtime.HostModule{hostapi.Module{}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Close(ctx) })
+	rt := hostRuntime(t)
 	mod, err := rt.Compile(ctx, testwasm.Build(t, "internal/testguest"))
 	if err != nil {
 		t.Fatal(err)

@@ -26,9 +26,7 @@ import (
 
 	"github.com/wedgeworks/wedge/api"
 	"github.com/wedgeworks/wedge/edge"
-	"github.com/wedgeworks/wedge/hostapi"
 	"github.com/wedgeworks/wedge/internal/testwasm"
-	"github.com/wedgeworks/wedge/runtime"
 	"github.com/wedgeworks/wedge/scheduler"
 )
 
@@ -646,11 +644,7 @@ func TestTLSRequestsPooled(t *testing.T) {
 		t.Skip("compiling examples/hello under the race detector takes most of a minute; cmd/wedge's TestHTTPS checks the same with the real binary")
 	}
 	ctx := context.Background()
-	rt, err := runtime.New(ctx, runtime.Config{HostModules: []runtime.HostModule{hostapi.Module{}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Close(ctx) })
+	rt := hostRuntime(t)
 	mod, err := rt.Compile(ctx, testwasm.Build(t, "examples/hello"))
 	if err != nil {
 		t.Fatal(err)

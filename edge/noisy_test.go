@@ -14,9 +14,7 @@ import (
 
 	"github.com/wedgeworks/wedge/api"
 	"github.com/wedgeworks/wedge/edge"
-	"github.com/wedgeworks/wedge/hostapi"
 	"github.com/wedgeworks/wedge/internal/testwasm"
-	"github.com/wedgeworks/wedge/runtime"
 	"github.com/wedgeworks/wedge/scheduler"
 )
 
@@ -29,11 +27,7 @@ import (
 //	go test -run NONE -bench NoisyNeighbour -benchtime 1x ./edge
 func BenchmarkNoisyNeighbour(b *testing.B) {
 	ctx := context.Background()
-	rt, err := runtime.New(ctx, runtime.Config{HostModules: []runtime.HostModule{hostapi.Module{}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rt.Close(ctx)
+	rt := hostRuntime(b)
 	loopWasm, err := os.ReadFile(filepath.Join(testwasm.Root(b), "runtime", "testdata", "loop.wasm"))
 	if err != nil {
 		b.Fatal(err)

@@ -15,7 +15,6 @@ import (
 
 	"github.com/wedgeworks/wedge/api"
 	"github.com/wedgeworks/wedge/edge"
-	"github.com/wedgeworks/wedge/hostapi"
 	"github.com/wedgeworks/wedge/internal/testwasm"
 	"github.com/wedgeworks/wedge/runtime"
 	"github.com/wedgeworks/wedge/scheduler"
@@ -30,11 +29,7 @@ func TestSleepingGuest(t *testing.T) {
 		t.Skip("builds the Go test guest; skipped in -short mode")
 	}
 	ctx := context.Background()
-	rt, err := runtime.New(ctx, runtime.Config{HostModules: []runtime.HostModule{hostapi.Module{}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close(ctx)
+	rt := hostRuntime(t)
 	// One place on the CPU: a sleeper that kept it would stall everyone.
 	s := scheduler.New(scheduler.Config{MaxRunning: 1})
 	guest, err := rt.Compile(ctx, testwasm.Build(t, "internal/testguest"))
