@@ -19,64 +19,24 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
-
 	"github.com/wedgeworks/wedge/api"
+	"github.com/wedgeworks/wedge/internal/natstest"
 	"github.com/wedgeworks/wedge/internal/testwasm"
 )
 
 // testSecretKey is WEDGE_SECRET_KEY for the nodes of a test cluster.
 const testSecretKey = "4242424242424242424242424242424242424242424242424242424242424242"
 
-// natsServer is an in-process NATS server with JetStream that can be
-// stopped and started again on the same port and directory.
-type natsServer struct {
-	t    testing.TB
-	dir  string
-	port int
-	srv  *natsserver.Server
+// startNATS starts the cluster's NATS server, which syncs every write:
+// the test stops it and expects it back with everything.
+func startNATS(t testing.TB) *natstest.Server {
+	return natstest.Start(t, "wedge-cluster-test", true)
 }
-
-func startNATS(t testing.TB) *natsServer {
-	t.Helper()
-	n := &natsServer{t: t, dir: t.TempDir(), port: natsserver.RANDOM_PORT}
-	n.start()
-	n.port = n.srv.Addr().(*net.TCPAddr).Port
-	t.Cleanup(n.stop)
-	return n
-}
-
-func (n *natsServer) start() {
-	n.t.Helper()
-	srv, err := natsserver.NewServer(&natsserver.Options{
-		ServerName: "wedge-cluster-test", Host: "127.0.0.1", Port: n.port,
-		JetStream: true, StoreDir: n.dir, SyncAlways: true, NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		srv.Shutdown()
-		n.t.Fatal("NATS server not ready")
-	}
-	n.srv = srv
-}
-
-func (n *natsServer) stop() {
-	if n.srv != nil {
-		n.srv.Shutdown()
-		n.srv.WaitForShutdown()
-		n.srv = nil
-	}
-}
-
-func (n *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
 
 // startNode starts `wedge serve` on the shared store as node id.
-func startNode(t *testing.T, n *natsServer, data, id string) *server {
+func startNode(t *testing.T, n *natstest.Server, data, id string) *server {
 	t.Helper()
-	return startServer(t, data, "--store", n.url(), "--node-id", id)
+	return startServer(t, data, "--store", n.URL(), "--node-id", id)
 }
 
 // eventuallyServes waits until s's edge answers host with body.
@@ -190,7 +150,7 @@ func TestCluster(t *testing.T) {
 
 	// 3. NATS stops: every node keeps serving; changes are refused with a
 	// clear error; a node restarted meanwhile serves from its copy.
-	nats.stop()
+	nats.Stop()
 	for _, n := range nodes {
 		eventuallyServes(t, n, host, "Howdy from /\n", time.Second)
 	}
@@ -220,7 +180,7 @@ func TestCluster(t *testing.T) {
 
 	// 4. NATS returns: the nodes rebind, and a deploy through node 2
 	// reaches all three.
-	nats.start()
+	nats.Start()
 	var outs string
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		outs, errOut, code = nodes[1].cli(acme, "acme", "deploy", project(t, hello, greet("Hi")), "--wait", "--timeout", "20s")
@@ -314,7 +274,7 @@ func benchPropagation(b *testing.B, size int, deploy func(int) ([]byte, map[stri
 	nats := startNATS(b)
 	nodes := make([]*benchNode, size)
 	for i := range nodes {
-		nodes[i] = startBenchNode(b, "--data", b.TempDir(), "--store", nats.url(), "--node-id", fmt.Sprintf("bench-%d", i+1))
+		nodes[i] = startBenchNode(b, "--data", b.TempDir(), "--store", nats.URL(), "--node-id", fmt.Sprintf("bench-%d", i+1))
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	do := func(method, url, contentType string, body []byte) (int, string) {

@@ -62,8 +62,8 @@ func shaOf(b []byte) string {
 // node, stored once per module, before the version that needs it.
 func TestSharedCode(t *testing.T) {
 	n := startServer(t)
-	a := newStore(t, n.url(), testKey)
-	b := newStore(t, n.url(), testKey)
+	a := newStore(t, n.URL(), testKey)
+	b := newStore(t, n.URL(), testKey)
 	var src codeFile
 	a.ShareCompiledCode(src.source)
 	setup(t, a)
@@ -130,12 +130,12 @@ func TestSharedCode(t *testing.T) {
 // but without the secret key changed or made are refused, never returned.
 func TestSharedCodeTampered(t *testing.T) {
 	n := startServer(t)
-	a := newStore(t, n.url(), testKey)
+	a := newStore(t, n.URL(), testKey)
 	var src codeFile
 	a.ShareCompiledCode(src.source)
 	setup(t, a)
 	ctx := t.Context()
-	js := client(t, n.url())
+	js := client(t, n.URL())
 	obs, err := js.ObjectStore(ctx, bucketModules)
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +243,7 @@ func TestSharedCodeKeyDiffers(t *testing.T) {
 // is not read as if it were the one checked.
 func TestSharedCodeReplaced(t *testing.T) {
 	n := startServer(t)
-	a := newStore(t, n.url(), testKey)
+	a := newStore(t, n.URL(), testKey)
 	var src codeFile
 	a.ShareCompiledCode(src.source)
 	setup(t, a)
@@ -257,7 +257,7 @@ func TestSharedCodeReplaced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obs, err := client(t, n.url()).ObjectStore(ctx, bucketModules)
+	obs, err := client(t, n.URL()).ObjectStore(ctx, bucketModules)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wedgeworks/wedge/api"
+	"github.com/wedgeworks/wedge/internal/natstest"
 	"github.com/wedgeworks/wedge/store"
 	"github.com/wedgeworks/wedge/store/storetest"
 )
@@ -30,65 +29,14 @@ var testKey = bytes.Repeat([]byte{0x42}, 32)
 // (in-process, JetStream in a temporary directory, a random port).
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return newStore(t, startServer(t).url(), testKey)
+		return newStore(t, startServer(t).URL(), testKey)
 	})
 }
 
-// natsServer is an embedded NATS server that can be restarted on the same
-// port and directory.
-type natsServer struct {
-	t    *testing.T
-	dir  string
-	port int
-	srv  *server.Server
+// startServer starts the NATS server of one test.
+func startServer(t *testing.T) *natstest.Server {
+	return natstest.Start(t, "wedge-test", false)
 }
-
-func startServer(t *testing.T) *natsServer {
-	t.Helper()
-	n := &natsServer{t: t, dir: t.TempDir(), port: server.RANDOM_PORT}
-	n.start()
-	n.port = n.srv.Addr().(*net.TCPAddr).Port
-	t.Cleanup(n.stop)
-	return n
-}
-
-func (n *natsServer) start() {
-	n.t.Helper()
-	srv, err := server.NewServer(&server.Options{
-		ServerName: "wedge-test",
-		Host:       "127.0.0.1",
-		Port:       n.port,
-		JetStream:  true,
-		StoreDir:   n.dir,
-		NoLog:      true,
-		NoSigs:     true,
-	})
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		srv.Shutdown()
-		n.t.Fatal("NATS server not ready")
-	}
-	n.srv = srv
-}
-
-func (n *natsServer) stop() {
-	if n.srv != nil {
-		n.srv.Shutdown()
-		n.srv.WaitForShutdown()
-		n.srv = nil
-	}
-}
-
-func (n *natsServer) restart() {
-	n.t.Helper()
-	n.stop()
-	n.start()
-}
-
-func (n *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
 
 func newStore(t *testing.T, url string, key []byte) *Store {
 	t.Helper()
@@ -174,7 +122,7 @@ func setup(t *testing.T, s store.Store) {
 // every file of the server's storage, for a secret's value.
 func TestSecretsEncryptedAtRest(t *testing.T) {
 	n := startServer(t)
-	s := newStore(t, n.url(), testKey)
+	s := newStore(t, n.URL(), testKey)
 	setup(t, s)
 	ctx := t.Context()
 	canary := "canary-" + newID() + "-plaintext"
@@ -190,7 +138,7 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 	if err := s.KVPut(ctx, "acme", "NS", "k", []byte(control)); err != nil {
 		t.Fatal(err)
 	}
-	msgs := rawMessages(t, client(t, n.url()))
+	msgs := rawMessages(t, client(t, n.URL()))
 	secretSeen, controlSeen := false, false
 	for _, m := range msgs {
 		if bytes.Contains(m, []byte(canary)) {
@@ -203,9 +151,9 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 		t.Fatalf("among %d messages, found the secret's entry %v, the KV value %v; want both", len(msgs), secretSeen, controlSeen)
 	}
 	// And on disk, once the server has written everything out.
-	n.stop()
+	n.Stop()
 	controlSeen = false
-	err := filepath.WalkDir(n.dir, func(path string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(n.Dir(), func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -231,7 +179,7 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 // a value that will not decrypt is an error, never garbage.
 func TestWrongSecretKey(t *testing.T) {
 	n := startServer(t)
-	s := newStore(t, n.url(), testKey)
+	s := newStore(t, n.URL(), testKey)
 	setup(t, s)
 	ctx := t.Context()
 	if err := s.PutSecret(ctx, "acme", "api", "TOKEN", []byte("s3cret")); err != nil {
@@ -248,7 +196,7 @@ func TestWrongSecretKey(t *testing.T) {
 		{"no key", nil, nil},
 		{"a short key", testKey[:16], nil},
 	} {
-		o, err := Open(ctx, Config{URL: n.url(), SecretKey: tt.key})
+		o, err := Open(ctx, Config{URL: n.URL(), SecretKey: tt.key})
 		if err == nil {
 			o.Close()
 			t.Errorf("Open with %s succeeded", tt.name)
@@ -265,7 +213,7 @@ func TestWrongSecretKey(t *testing.T) {
 	if err := s.state.Purge(ctx, keyKeyCheck); err != nil {
 		t.Fatal(err)
 	}
-	wrong := newStore(t, n.url(), other)
+	wrong := newStore(t, n.URL(), other)
 	if _, err := s.state.Get(ctx, keyKeyCheck); err != nil {
 		t.Fatalf("the second node did not write the key check: %v", err)
 	}
@@ -287,8 +235,8 @@ func TestWrongSecretKey(t *testing.T) {
 // their Watch channels within a second.
 func TestTwoNodes(t *testing.T) {
 	n := startServer(t)
-	a := newStore(t, n.url(), testKey)
-	b := newStore(t, n.url(), testKey)
+	a := newStore(t, n.URL(), testKey)
+	b := newStore(t, n.URL(), testKey)
 	ctx := t.Context()
 	events := a.Watch(ctx)
 
@@ -386,7 +334,7 @@ func eventually(t *testing.T, d time.Duration, what string, fn func() error) {
 func TestReconnect(t *testing.T) {
 	n := startServer(t)
 	var logs syncBuffer
-	s := newStoreWith(t, Config{URL: n.url(), SecretKey: testKey, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, defaultTiming)
+	s := newStoreWith(t, Config{URL: n.URL(), SecretKey: testKey, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, defaultTiming)
 	defer func() { t.Logf("the store's log:\n%s", logs.String()) }()
 	setup(t, s)
 	ctx := t.Context()
@@ -398,7 +346,7 @@ func TestReconnect(t *testing.T) {
 	}
 	events := s.Watch(ctx)
 
-	n.stop()
+	n.Stop()
 	// While the server is away, calls fail (within their context), and
 	// do not report ErrNotFound.
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
@@ -407,7 +355,7 @@ func TestReconnect(t *testing.T) {
 	if err == nil || errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Worker with the server down: err = %v, want a failure that is not ErrNotFound", err)
 	}
-	n.start()
+	n.Start()
 
 	start := time.Now()
 	eventually(t, 15*time.Second, "Worker after the restart", func() error {
@@ -430,7 +378,7 @@ func TestReconnect(t *testing.T) {
 	}
 
 	// Another node's write reaches this node's watcher again.
-	other := newStore(t, n.url(), testKey)
+	other := newStore(t, n.URL(), testKey)
 	start = time.Now()
 	if _, err := other.Deploy(ctx, "acme", "web", []byte("web"), api.WorkerSettings{}); err != nil {
 		t.Fatal(err)
@@ -447,14 +395,14 @@ func TestWatchResumesWhenSilent(t *testing.T) {
 	n := startServer(t)
 	tm := timing{heartbeat: 200 * time.Millisecond, silence: time.Second, node: nodeEvery}
 	var logs syncBuffer
-	a := newStoreWith(t, Config{URL: n.url(), SecretKey: testKey, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, tm)
-	b := newStoreWith(t, Config{URL: n.url(), SecretKey: testKey}, tm)
+	a := newStoreWith(t, Config{URL: n.URL(), SecretKey: testKey, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, tm)
+	b := newStoreWith(t, Config{URL: n.URL(), SecretKey: testKey}, tm)
 	ctx := t.Context()
 	events := a.Watch(ctx)
 	setup(t, b)
 	await(t, events, time.Second, "acme", "api", "b's first deploy")
 
-	js := client(t, n.url())
+	js := client(t, n.URL())
 	st, err := js.Stream(ctx, "KV_"+bucketState)
 	if err != nil {
 		t.Fatal(err)
@@ -490,7 +438,7 @@ func TestWatchResumesWhenSilent(t *testing.T) {
 // object metadata, no secret entry.
 func TestNoGarbage(t *testing.T) {
 	n := startServer(t)
-	s := newStore(t, n.url(), testKey)
+	s := newStore(t, n.URL(), testKey)
 	var code codeFile // compiled code goes with its module
 	s.ShareCompiledCode(code.source)
 	setup(t, s)
@@ -524,7 +472,7 @@ func TestNoGarbage(t *testing.T) {
 			t.Fatalf("step %d: %v", i, err)
 		}
 	}
-	js := client(t, n.url())
+	js := client(t, n.URL())
 	for _, name := range []string{"OBJ_" + bucketModules, "OBJ_" + bucketKV, "KV_" + bucketSecrets} {
 		st, err := js.Stream(ctx, name)
 		if err != nil {
@@ -547,7 +495,7 @@ func TestNoGarbage(t *testing.T) {
 // to it.
 func TestTwoNodesContend(t *testing.T) {
 	n := startServer(t)
-	nodes := []*Store{newStore(t, n.url(), testKey), newStore(t, n.url(), testKey)}
+	nodes := []*Store{newStore(t, n.URL(), testKey), newStore(t, n.URL(), testKey)}
 	ctx := t.Context()
 	if err := nodes[0].CreateTenant(ctx, store.Tenant{Name: "acme"}); err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ func TestNodes(t *testing.T) {
 	tm := defaultTiming
 	tm.node = 100 * time.Millisecond
 	open := func(name string) *Store {
-		return newStoreWith(t, Config{URL: n.url(), SecretKey: testKey, Node: name}, tm)
+		return newStoreWith(t, Config{URL: n.URL(), SecretKey: testKey, Node: name}, tm)
 	}
 	a, b, c := open("edge-a"), open("edge b/2"), open("edge-c")
 	if a.NodeID() != "edge-a" {
@@ -85,7 +85,7 @@ func TestLocalCopy(t *testing.T) {
 	n := startServer(t)
 	dir := t.TempDir()
 	ctx := t.Context()
-	s := newStoreWith(t, Config{URL: n.url(), SecretKey: testKey, CacheDir: dir}, defaultTiming)
+	s := newStoreWith(t, Config{URL: n.URL(), SecretKey: testKey, CacheDir: dir}, defaultTiming)
 	setup(t, s)
 	if err := s.PutSecret(ctx, "acme", "api", "TOKEN", []byte("s3cret")); err != nil {
 		t.Fatal(err)
@@ -93,7 +93,7 @@ func TestLocalCopy(t *testing.T) {
 	if err := s.PutMeta(ctx, "op", []byte("hash")); err != nil {
 		t.Fatal(err)
 	}
-	other := newStore(t, n.url(), testKey)
+	other := newStore(t, n.URL(), testKey)
 	v2, err := other.Deploy(ctx, "acme", "web", []byte("\x00asm web"), api.WorkerSettings{Vars: map[string]string{"A": "1"}})
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +142,7 @@ func TestLocalCopy(t *testing.T) {
 		}
 	}
 
-	n.stop()
+	n.Stop()
 	eventually(t, 5*time.Second, "the store notices NATS is gone", func() error {
 		if s.Writable() == nil {
 			return errors.New("still writable")
@@ -153,23 +153,23 @@ func TestLocalCopy(t *testing.T) {
 
 	// A restart while NATS is away opens from the copy.
 	s.Close()
-	s = newStoreWith(t, Config{URL: n.url(), SecretKey: testKey, CacheDir: dir}, defaultTiming)
+	s = newStoreWith(t, Config{URL: n.URL(), SecretKey: testKey, CacheDir: dir}, defaultTiming)
 	check("restarted without NATS", s)
-	if _, err := open(ctx, Config{URL: n.url(), SecretKey: testKey, CacheDir: t.TempDir()}, defaultTiming); err == nil {
+	if _, err := open(ctx, Config{URL: n.URL(), SecretKey: testKey, CacheDir: t.TempDir()}, defaultTiming); err == nil {
 		t.Error("Open without NATS and without a copy succeeded")
 	}
 	s.Close()
 	wrong := make([]byte, 32)
-	if _, err := open(ctx, Config{URL: n.url(), SecretKey: wrong, CacheDir: dir}, defaultTiming); !errors.Is(err, ErrWrongSecretKey) {
+	if _, err := open(ctx, Config{URL: n.URL(), SecretKey: wrong, CacheDir: dir}, defaultTiming); !errors.Is(err, ErrWrongSecretKey) {
 		t.Errorf("Open from the copy with another key: %v, want ErrWrongSecretKey", err)
 	}
-	s = newStoreWith(t, Config{URL: n.url(), SecretKey: testKey, CacheDir: dir}, defaultTiming)
+	s = newStoreWith(t, Config{URL: n.URL(), SecretKey: testKey, CacheDir: dir}, defaultTiming)
 	events := s.Watch(ctx)
 
 	// NATS comes back; the store binds, announces everything, and reads
 	// what changed while it was cut off.
-	n.start()
-	other = newStore(t, n.url(), testKey)
+	n.Start()
+	other = newStore(t, n.URL(), testKey)
 	if err := other.DeleteWorker(ctx, "acme", "web"); err != nil {
 		t.Fatal(err)
 	}
@@ -192,8 +192,8 @@ func TestLocalCopy(t *testing.T) {
 	// The copy follows: with NATS gone again, the node serves v3 and no
 	// longer the deleted worker.
 	s.Close()
-	n.stop()
-	s = newStoreWith(t, Config{URL: n.url(), SecretKey: testKey, CacheDir: dir}, defaultTiming)
+	n.Stop()
+	s = newStoreWith(t, Config{URL: n.URL(), SecretKey: testKey, CacheDir: dir}, defaultTiming)
 	ws, err := s.Workers(ctx, "")
 	if err != nil || len(ws) != 1 || ws[0].Name != "api" || ws[0].Active != v3.Number {
 		t.Fatalf("Workers from the copy after catching up = %+v, %v", ws, err)
@@ -267,7 +267,7 @@ func serveState(t *testing.T, s *Store) string {
 // never the wrong module.
 func TestModuleDigest(t *testing.T) {
 	n := startServer(t)
-	s := newStore(t, n.url(), testKey)
+	s := newStore(t, n.URL(), testKey)
 	setup(t, s)
 	ctx := t.Context()
 	v, err := s.Deploy(ctx, "acme", "web", []byte("\x00asm web"), api.WorkerSettings{})
@@ -280,7 +280,7 @@ func TestModuleDigest(t *testing.T) {
 	}
 	api1, _ := w.ActiveVersion()
 	// Point web's reference at api's object.
-	js := client(t, n.url())
+	js := client(t, n.URL())
 	refs, err := js.KeyValue(ctx, bucketModules)
 	if err != nil {
 		t.Fatal(err)
@@ -301,7 +301,7 @@ func TestModuleDigest(t *testing.T) {
 	if _, err := refs.Put(ctx, v.SHA256, mustJSON(&ref2)); err != nil {
 		t.Fatal(err)
 	}
-	fresh := newStore(t, n.url(), testKey) // no local copy of web's module
+	fresh := newStore(t, n.URL(), testKey) // no local copy of web's module
 	data, err := fresh.Module(ctx, v.SHA256)
 	if err == nil || errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Module with another module's object = %q, %v; want an error", data, err)
