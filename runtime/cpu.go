@@ -51,8 +51,9 @@ type Meter struct {
 	wall0     int64 // monotonic clock at the segment's start, ns
 	sliceMark time.Duration
 	exceeded  bool
-	checks    int         // checks since the last full one
-	watch     *faultWatch // the instance's, during a run from an image
+	checks    int           // checks since the last full one
+	pollMark  time.Duration // used at the last pollNetwork
+	watch     *faultWatch   // the instance's, during a run from an image
 }
 
 // fullCheckEvery is how often a check reads the CPU clock, tests the
@@ -163,9 +164,14 @@ func (m *Meter) check(yield func()) {
 		panic(errCPULimit)
 	}
 	m.watch.end() // the goroutine may change threads here
+	polled := false
+	if full && m.used-m.pollMark >= pollEvery {
+		m.pollMark = m.used
+		polled = pollNetwork()
+	}
 	if m.Preempt != nil && m.Preempt(m.used-m.sliceMark) {
 		m.sliceMark = m.used
-	} else if full {
+	} else if full && !polled {
 		// A check made early because someone waits, and kept the
 		// place, does not yield: the full check will.
 		yield()

@@ -2,7 +2,9 @@ package runtime_test
 
 import (
 	"context"
+	"net"
 	goruntime "runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -70,4 +72,75 @@ func TestCallTreeStopped(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("stopped after %v, want about 100ms", d)
 	}
+}
+
+// TestLoopLetsNetworkIn: on a single P, a guest that loops on does not
+// keep the network unread. Go polls it only when the P runs out of work,
+// or from sysmon every 10 ms; the guest's checks make it poll every
+// pollEvery of guest CPU time. The delay is measured in the guest's CPU
+// time, which a busy machine slows down along with everything else.
+func TestLoopLetsNetworkIn(t *testing.T) {
+	defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(1))
+	rt := newRuntime(t, runtime.Config{})
+	loop := compile(t, rt, "loop")
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+
+	meter := &runtime.Meter{}
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() {
+		_, err := loop.Run(ctx, runtime.RunConfig{Meter: meter, WallTime: 10 * time.Second})
+		ran <- err
+	}()
+	got := make(chan time.Duration)
+	go func() {
+		var b [1]byte
+		for {
+			if _, err := server.Read(b[:]); err != nil {
+				close(got)
+				return
+			}
+			got <- meter.Used()
+		}
+	}()
+
+	const rounds = 15
+	delays := make([]time.Duration, 0, rounds)
+	for range rounds {
+		time.Sleep(2 * time.Millisecond) // the guest runs meanwhile
+		sent := meter.Used()
+		if _, err := client.Write([]byte{1}); err != nil {
+			t.Fatal(err)
+		}
+		delays = append(delays, <-got-sent)
+	}
+	slices.Sort(delays)
+	t.Logf("guest CPU time between a write and its read: p50 %v, max %v", delays[rounds/2], delays[rounds-1])
+	if p50 := delays[rounds/2]; p50 > 2*time.Millisecond {
+		t.Errorf("a read waited for %v of guest CPU time (p50), want about %v: the network was polled only by sysmon", p50, 250*time.Microsecond)
+	}
+	server.Close()
+	<-got
+	select {
+	case err := <-ran:
+		t.Fatalf("the loop stopped early: %v", err)
+	default:
+	}
+	stop()
+	<-ran
 }

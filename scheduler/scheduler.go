@@ -39,7 +39,8 @@ type Config struct {
 	// slow client) gives its place up meanwhile (the Meter's Pause and
 	// Resume). Zero means GOMAXPROCS-1 (at least 1): more guests on the
 	// CPU at once only add instances and cache misses, and one P stays
-	// free to read the network. Places go round-robin across the
+	// free to read the network (with a single P, the guests' checks poll
+	// it every 250 µs of their CPU time). Places go round-robin across the
 	// tenants waiting for one, and a guest that runs on gives its place up
 	// after each Slice of CPU time when others wait.
 	MaxRunning int
@@ -125,7 +126,9 @@ func New(cfg Config) *Scheduler {
 		// One P stays free for the network: Go polls it only when a P
 		// runs out of work, so guests busy on every P (they yield with
 		// Gosched, which requeues them first) would leave new requests
-		// unread until sysmon's poll, every 10 ms.
+		// unread until sysmon's poll, every 10 ms. With one P there is
+		// none to spare, and the guests' checks poll the network
+		// themselves (runtime/netpoll.go).
 		cfg.MaxRunning = max(1, goruntime.GOMAXPROCS(0)-1)
 	}
 	if cfg.Slice <= 0 {
