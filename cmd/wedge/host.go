@@ -9,9 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"path/filepath"
-	goruntime "runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -73,23 +71,6 @@ type host struct {
 	rec     *reconciler
 }
 
-// atLeastTwoPs gives the Go scheduler two Ps when it would have one (the
-// process may use a single CPU: taskset, a one-CPU container), unless
-// GOMAXPROCS is set. With one P kept busy by guests, the runtime polls the
-// network only from sysmon, every 10 ms, into the global run queue, which
-// a busy P serves one goroutine per 61 scheduling rounds: connections
-// whose requests had arrived waited up to 280 ms under wrk on the hello
-// (p99 50–110 ms), though no request took 0.2 ms in the handler. With a
-// second P the guests still run one at a time (scheduler.Config.MaxRunning
-// defaults to GOMAXPROCS-1) and the other P reads the network: max 16 ms,
-// p99 7–13 ms in the same runs, for as many requests per second on the Go
-// hello and up to 30% fewer on the C hello.
-func atLeastTwoPs() {
-	if os.Getenv("GOMAXPROCS") == "" && goruntime.GOMAXPROCS(0) < 2 {
-		goruntime.GOMAXPROCS(2)
-	}
-}
-
 func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 	st, err := openStore(cfg.dataDir, cfg.storeURL, cfg.secretKey, cfg.nodeID, cfg.log)
 	if err != nil {
@@ -106,7 +87,6 @@ func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 		st.Close()
 		return nil, fmt.Errorf("--instances %q: use pool, image or fresh", cfg.instances)
 	}
-	atLeastTwoPs()
 	sched := scheduler.New(sc)
 	rt, err := runtime.New(ctx, runtime.Config{
 		CacheDir:       filepath.Join(cfg.dataDir, "compiled"),
