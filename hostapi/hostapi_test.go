@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 
@@ -320,6 +321,38 @@ func TestResponseBodyWrite(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t) })
+	}
+}
+
+// TestBufferedWritesDoNotPause: body writes that fit in what the writer
+// buffers before its first flush (Request.Buffered) cannot block and do
+// not pause; a write past it, or after a flush, does.
+func TestBufferedWritesDoNotPause(t *testing.T) {
+	kib := strings.Repeat("k", 1024)
+	tests := []struct {
+		name     string
+		buffered int64
+		steps    []step
+		pauses   int64
+	}{
+		{"no buffer", 0, []step{responseBodyWrite(0, "hello")}, 1},
+		{"within", 2048, []step{responseBodyWrite(0, kib), responseBodyWrite(0, kib)}, 0},
+		{"past it", 2048, []step{responseBodyWrite(0, kib), responseBodyWrite(0, kib), responseBodyWrite(0, "x")}, 1},
+		{"one write past it", 2048, []step{responseBodyWrite(0, kib+kib+"x")}, 1},
+		{"after a flush", 2048, []step{responseBodyWrite(0, "a"), responseFlush(), responseBodyWrite(0, "b")}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var pauses, resumes atomic.Int64
+			r := runScript(t, tt.steps, runOptions{buffered: tt.buffered,
+				yield: func() { pauses.Add(1) }, resume: func() { resumes.Add(1) }})
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			if pauses.Load() != tt.pauses || resumes.Load() != tt.pauses {
+				t.Errorf("%d pauses, %d resumes; want %d", pauses.Load(), resumes.Load(), tt.pauses)
+			}
+		})
 	}
 }
 

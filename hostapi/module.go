@@ -170,9 +170,15 @@ func responseBodyWrite(ctx context.Context, mod wapi.Module, stack []uint64) {
 	if len(buf) > maxIO {
 		buf = buf[:maxIO] // the count must fit the i32 result; the guest writes the rest next
 	}
-	req.yield()
-	n, err := req.W.Write(buf)
-	req.resume()
+	var n int
+	var err error
+	if !req.flushed && req.bodyBytes+int64(len(buf)) <= req.Buffered {
+		n, err = req.W.Write(buf) // into the writer's buffer: no wait
+	} else {
+		req.yield()
+		n, err = req.W.Write(buf)
+		req.resume()
+	}
 	req.bodyBytes += int64(n)
 	if err != nil {
 		setResult(stack, codeIO)
@@ -191,6 +197,7 @@ func responseFlush(ctx context.Context, mod wapi.Module, stack []uint64) {
 	if !req.headSent {
 		req.writeHead(http.StatusOK)
 	}
+	req.flushed = true
 	req.yield()
 	err := http.NewResponseController(req.W).Flush()
 	req.resume()

@@ -255,6 +255,7 @@ type runOptions struct {
 	tenant         string
 	maxSubrequests int
 	yield, resume  func()
+	buffered       int64 // Request.Buffered
 	wallTime       time.Duration
 	kv             hostapi.KV
 	kvBindings     []string
@@ -301,7 +302,7 @@ func runScript(t testing.TB, steps []step, o runOptions) run {
 		}
 		req = &hostapi.Request{W: rec, R: hr, MaxBody: o.maxBody, BeforeHead: o.beforeHead,
 			Egress: o.egress, Cache: o.cache, Tenant: o.tenant, MaxSubrequests: o.maxSubrequests, Yield: o.yield, Resume: o.resume,
-			KV: o.kv, KVBindings: o.kvBindings}
+			Buffered: o.buffered, KV: o.kv, KVBindings: o.kvBindings}
 		ctx = hostapi.NewContext(ctx, req)
 	}
 	_, err := opsModule(t).Run(ctx, runtime.RunConfig{WallTime: o.wallTime})

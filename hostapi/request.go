@@ -35,6 +35,11 @@ type Request struct {
 	// (The runtime resets an instance faster when it knows no pause wrote
 	// to its memory: see runtime.Meter.PauseWriting.)
 	YieldWrite func()
+	// Buffered is how many bytes of response body W takes without
+	// blocking until the first flush: writes within it do not pause.
+	// net/http's servers buffer 2 KiB (HTTP/1) or 4 KiB (HTTP/2) before
+	// they write to the connection. Zero: every write may block.
+	Buffered int64
 	// Tenant is the worker's tenant: the cache keeps tenants' entries
 	// apart.
 	Tenant string
@@ -61,6 +66,7 @@ type Request struct {
 	status    int
 	headSent  bool
 	bodyBytes int64
+	flushed   bool  // the guest flushed the response
 	err       error // set when the host stopped the guest for a reason of its own
 
 	handles     []*handle // open handles
