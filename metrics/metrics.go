@@ -3,6 +3,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,42 @@ type Metrics struct {
 	instantiate *prometheus.HistogramVec
 	cpu         *prometheus.HistogramVec
 	deploys     *prometheus.CounterVec
+
+	// series holds each worker's series of the per-request metrics:
+	// WithLabelValues hashes the labels and takes a lock, four times per
+	// request otherwise.
+	seriesMu sync.RWMutex
+	series   map[workerKey]*workerSeries
+}
+
+type workerKey struct{ tenant, worker string }
+
+// workerSeries are one worker's series of the per-request metrics.
+type workerSeries struct {
+	ok                         prometheus.Counter // requests answered 200
+	duration, instantiate, cpu prometheus.Observer
+}
+
+func (m *Metrics) worker(tenant, worker string) *workerSeries {
+	k := workerKey{tenant, worker}
+	m.seriesMu.RLock()
+	s := m.series[k]
+	m.seriesMu.RUnlock()
+	if s != nil {
+		return s
+	}
+	m.seriesMu.Lock()
+	defer m.seriesMu.Unlock()
+	if s = m.series[k]; s == nil {
+		s = &workerSeries{
+			ok:          m.requests.WithLabelValues(tenant, worker, "200"),
+			duration:    m.duration.WithLabelValues(tenant, worker),
+			instantiate: m.instantiate.WithLabelValues(tenant, worker),
+			cpu:         m.cpu.WithLabelValues(tenant, worker),
+		}
+		m.series[k] = s
+	}
+	return s
 }
 
 // latencyBuckets span 10 µs to 10 s.
@@ -29,7 +66,8 @@ var latencyBuckets = prometheus.ExponentialBuckets(10e-6, 2.5, 16)
 // collectors.
 func New() *Metrics {
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
+		reg:    prometheus.NewRegistry(),
+		series: make(map[workerKey]*workerSeries),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wedge_requests_total",
 			Help: "Requests served by workers, by tenant, worker and status code.",
@@ -115,13 +153,18 @@ func (m *Metrics) Request(tenant, worker string, status int, code string, total,
 	if m == nil {
 		return
 	}
-	m.requests.WithLabelValues(tenant, worker, strconv.Itoa(status)).Inc()
+	ws := m.worker(tenant, worker)
+	if status == http.StatusOK {
+		ws.ok.Inc()
+	} else {
+		m.requests.WithLabelValues(tenant, worker, strconv.Itoa(status)).Inc()
+	}
 	if code != "" {
 		m.errors.WithLabelValues(tenant, worker, code).Inc()
 	}
-	m.duration.WithLabelValues(tenant, worker).Observe(total.Seconds())
+	ws.duration.Observe(total.Seconds())
 	if instantiate > 0 {
-		m.instantiate.WithLabelValues(tenant, worker).Observe(instantiate.Seconds())
+		ws.instantiate.Observe(instantiate.Seconds())
 	}
 }
 
@@ -130,7 +173,7 @@ func (m *Metrics) RequestCPU(tenant, worker string, cpu time.Duration) {
 	if m == nil {
 		return
 	}
-	m.cpu.WithLabelValues(tenant, worker).Observe(cpu.Seconds())
+	m.worker(tenant, worker).cpu.Observe(cpu.Seconds())
 }
 
 // Deploy records a worker upload's result: "ok", "invalid" or "error".
