@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/wedgeworks/wedge/api"
@@ -191,6 +192,9 @@ func FuzzDecodeResponseHead(f *testing.F) {
 		if status < 100 || status > 999 {
 			t.Fatalf("status %d accepted", status)
 		}
+		if want := referenceHeader(b); !reflect.DeepEqual(h, want) {
+			t.Fatalf("header %v, want %v", h, want)
+		}
 		delete(h, "Preset")
 		checkHeader(t, h)
 		h2 := http.Header{}
@@ -199,6 +203,27 @@ func FuzzDecodeResponseHead(f *testing.F) {
 			t.Fatalf("round trip: %d %v %v, want %d %v", status2, ok, h2, status, h)
 		}
 	})
+}
+
+// referenceHeader is what an accepted head adds to the Preset header:
+// each field after the status, by its canonical name, in order, but for
+// pseudo-fields and hop-by-hop ones.
+func referenceHeader(b []byte) http.Header {
+	h := http.Header{"Preset": {"x"}}
+	var kv []string
+	for len(b) >= 4 {
+		n := int(binary.LittleEndian.Uint32(b))
+		kv = append(kv, string(b[4:4+n]))
+		b = b[4+n:]
+	}
+	for i := 2; i+1 < len(kv); i += 2 {
+		key := http.CanonicalHeaderKey(kv[i])
+		if strings.HasPrefix(kv[i], ":") || hopByHop[key] {
+			continue
+		}
+		h[key] = append(h[key], kv[i+1])
+	}
+	return h
 }
 
 // FuzzResponseHeadRoundTrip: a head made of one valid field decodes to

@@ -1,6 +1,7 @@
 package hostapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -213,36 +214,101 @@ func responseFlush(ctx context.Context, mod wapi.Module, stack []uint64) {
 // characters; hop-by-hop fields are dropped (the edge manages connections).
 // A malformed head leaves h untouched: the guest may send another one.
 func decodeResponseHead(b []byte, h http.Header) (int, bool) {
-	status, ok := walkResponseHead(b, nil)
+	status, fields, ok := walkResponseHead(b, nil)
 	if !ok {
 		return 0, false
 	}
-	walkResponseHead(b, h)
+	if fields > 0 {
+		walkResponseHead(b, &headerAdder{h: h, whole: string(b), head: b, vals: make([]string, fields)})
+	}
 	return status, true
 }
 
-// walkResponseHead validates a response head and, if h is not nil, adds
-// its header fields to h.
-func walkResponseHead(b []byte, h http.Header) (int, bool) {
-	status := 0
+// headerAdder adds a head's fields to h in two allocations, however many
+// there are: the values are substrings of the whole head, and each name's
+// slice comes from one array.
+type headerAdder struct {
+	h     http.Header
+	whole string // head as a string
+	head  []byte // the same bytes: values are found by their offset
+	vals  []string
+}
+
+func (a *headerAdder) add(name, value []byte) {
+	key := headerKey(name)
+	off := cap(a.head) - cap(value) // value is a subslice of head: both run to the array's end
+	v := a.whole[off : off+len(value)]
+	if old, ok := a.h[key]; ok {
+		a.h[key] = append(old, v)
+		return
+	}
+	a.h[key] = a.vals[:1:1]
+	a.h[key][0] = v
+	a.vals = a.vals[1:]
+}
+
+// headerKey is http.CanonicalHeaderKey(string(name)), without the
+// allocations for the names responses use most.
+func headerKey(name []byte) string {
+	switch string(name) {
+	case "Content-Type", "content-type":
+		return "Content-Type"
+	case "Content-Length", "content-length":
+		return "Content-Length"
+	case "Cache-Control", "cache-control":
+		return "Cache-Control"
+	case "Date", "date":
+		return "Date"
+	case "Etag", "ETag", "etag":
+		return "Etag"
+	case "Last-Modified", "last-modified":
+		return "Last-Modified"
+	case "Location", "location":
+		return "Location"
+	case "Set-Cookie", "set-cookie":
+		return "Set-Cookie"
+	case "Vary", "vary":
+		return "Vary"
+	case "X-Content-Type-Options", "x-content-type-options":
+		return "X-Content-Type-Options"
+	}
+	return http.CanonicalHeaderKey(string(name))
+}
+
+// dropped reports whether a response header field is one the guest may
+// not set: hop-by-hop fields (the edge manages connections) and
+// Wedge-Error (only Wedge itself may say that it answered).
+func dropped(name []byte) bool {
+	for _, d := range [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Te", "Trailer", "Wedge-Error"} {
+		if len(name) == len(d) && bytes.EqualFold(name, []byte(d)) {
+			return true
+		}
+	}
+	return false
+}
+
+// walkResponseHead validates a response head and, if a is not nil, adds
+// its header fields with it. It returns the status and how many fields
+// would be added.
+func walkResponseHead(b []byte, a *headerAdder) (status, fields int, ok bool) {
 	first := true
 	for len(b) > 0 {
 		name, rest, ok := cutField(b)
 		if !ok {
-			return 0, false
+			return 0, 0, false
 		}
 		value, rest, ok := cutField(rest)
 		if !ok {
-			return 0, false
+			return 0, 0, false
 		}
 		b = rest
 		if first {
 			if string(name) != ":status" {
-				return 0, false
+				return 0, 0, false
 			}
 			s, err := strconv.Atoi(string(value))
 			if err != nil || s < 200 || s > 999 {
-				return 0, false
+				return 0, 0, false
 			}
 			status = s
 			first = false
@@ -252,20 +318,17 @@ func walkResponseHead(b []byte, h http.Header) (int, bool) {
 			continue // unknown pseudo-field: ignored, for later versions
 		}
 		if !validName(name) || !validValue(value) {
-			return 0, false
+			return 0, 0, false
 		}
-		if h == nil {
+		if dropped(name) {
 			continue
 		}
-		key := http.CanonicalHeaderKey(string(name))
-		switch key {
-		case "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Te", "Trailer",
-			"Wedge-Error": // only Wedge itself may say that it answered
-			continue
+		fields++
+		if a != nil {
+			a.add(name, value)
 		}
-		h[key] = append(h[key], string(value))
 	}
-	return status, status != 0
+	return status, fields, status != 0
 }
 
 func cutField(b []byte) ([]byte, []byte, bool) {
