@@ -162,7 +162,7 @@ func benchReset(b *testing.B, ctx context.Context, rt *runtime.Runtime, name str
 			var rc runtime.RunConfig
 			if watched {
 				rc.Meter = &runtime.Meter{}
-				req.Yield, req.YieldWrite, req.Resume = rc.Meter.Pause, rc.Meter.PauseWriting, rc.Meter.Resume
+				req.Pauser = rc.Meter
 			}
 			if _, err := in.Run(hostapi.NewContext(ctx, req), rc); err != nil {
 				b.Fatal(err)

@@ -214,38 +214,24 @@ func (e *Edge) serve(rw http.ResponseWriter, r *http.Request, w *scheduler.Worke
 		e.fail(rw, nil, w, api.NewError(api.CodeBodyTooLarge, "the request body is larger than "+strconv.FormatInt(e.maxBody, 10)+" bytes", nil), start, 0)
 		return true
 	}
-	// The request's CPU meter: blocking hostcalls pause it (and give the
+	// c.meter is the request's CPU meter: blocking hostcalls pause it (and give the
 	// guest's place on the CPU up) while the guest waits.
-	meter := &scheduler.Meter{}
-	req := &hostapi.Request{
-		W: rw, R: r, MaxBody: e.maxBody, Buffered: writeBuffer, Yield: meter.Pause, YieldWrite: meter.PauseWriting, Resume: meter.Resume,
+	c := &call{start: start}
+	c.req = hostapi.Request{
+		W: rw, R: r, MaxBody: e.maxBody, Buffered: writeBuffer, Pauser: &c.meter,
 		Tenant: w.Tenant, Egress: e.egress, Cache: e.cache, MaxSubrequests: w.Limits.Subrequests,
 		KV: e.kv, KVBindings: w.KVBindings,
 	}
+	req := &c.req
 	defer req.Close() // what the guest left open: round trips, response bodies
-	var instantiate time.Duration
-	var execStart time.Time
-	if e.serverTiming {
-		req.BeforeHead = func(h http.Header) {
-			now := time.Now()
-			exec := time.Duration(0)
-			if !execStart.IsZero() {
-				exec = now.Sub(execStart)
-			}
-			h.Set("Server-Timing", "instantiate;dur="+ms(instantiate)+", exec;dur="+ms(exec)+", total;dur="+ms(now.Sub(start)))
-		}
-	}
-	logs := &lineLogger{log: e.log, tenant: w.Tenant, worker: w.Name}
+	c.logs = lineLogger{log: e.log, tenant: w.Tenant, worker: w.Name}
+	logs := &c.logs
 	tailing := e.tail.Active(w.Tenant, w.Name)
 	logs.capture = tailing
-	rc := scheduler.RunConfig{
-		Meter:  meter,
-		Stdout: logs,
-		Stderr: logs,
-		OnReady: func(d time.Duration) {
-			instantiate = d
-			execStart = time.Now()
-		},
+	rc := scheduler.RunConfig{Meter: &c.meter, Stdout: logs, Stderr: logs}
+	if e.serverTiming {
+		req.BeforeHead = c.serverTiming
+		rc.OnReady = c.ready
 	}
 	res, err := e.sched.Run(hostapi.NewContext(r.Context(), req), w, rc)
 	logs.flush()
@@ -268,6 +254,32 @@ func (e *Edge) serve(rw http.ResponseWriter, r *http.Request, w *scheduler.Worke
 	req.Finish()
 	e.metrics.Request(w.Tenant, w.Name, req.Status(), "", time.Since(start), res.Instantiate)
 	return true
+}
+
+// call is the edge's side of one request, in one allocation.
+type call struct {
+	meter       scheduler.Meter
+	req         hostapi.Request
+	logs        lineLogger
+	start       time.Time
+	instantiate time.Duration // Server-Timing's, when on
+	execStart   time.Time
+}
+
+// ready is the RunConfig's OnReady: the instance is ready, the guest runs.
+func (c *call) ready(d time.Duration) {
+	c.instantiate = d
+	c.execStart = time.Now()
+}
+
+// serverTiming is the Request's BeforeHead when Server-Timing is on.
+func (c *call) serverTiming(h http.Header) {
+	now := time.Now()
+	exec := time.Duration(0)
+	if !c.execStart.IsZero() {
+		exec = now.Sub(c.execStart)
+	}
+	h.Set("Server-Timing", "instantiate;dur="+ms(c.instantiate)+", exec;dur="+ms(exec)+", total;dur="+ms(now.Sub(c.start)))
 }
 
 // fail answers with the error's Wedge-Error code, or aborts the response

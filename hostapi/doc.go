@@ -31,7 +31,7 @@
 //
 // Every call that waits on the network — for the response head, to send
 // or read a body, for a shared cache fill — is bracketed by the Request's
-// Yield and Resume, as the calls that wait on the client are: the guest
+// Pauser (its Meter), as the calls that wait on the client are: the guest
 // does not hold its place on the CPU (or count CPU time) while it waits.
 //
 // Handles are per Request and numbered from 1, never reused within it;

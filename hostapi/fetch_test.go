@@ -289,7 +289,7 @@ func TestFetchCalls(t *testing.T) {
 }
 
 // TestFetchYields: the calls that wait on the network give the CPU up
-// (Yield) and take it back (Resume), in pairs, never nested.
+// (Pause) and take it back (Resume), in pairs, never nested.
 func TestFetchYields(t *testing.T) {
 	srv, _ := newOrigin(t)
 	var yields, resumes, out atomic.Int64

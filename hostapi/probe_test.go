@@ -261,6 +261,22 @@ type runOptions struct {
 	kvBindings     []string
 }
 
+// funcPauser is a hostapi.Pauser that calls pause (for both kinds of
+// pauses) and resume, when set.
+type funcPauser struct{ pause, resume func() }
+
+func (p funcPauser) Pause() {
+	if p.pause != nil {
+		p.pause()
+	}
+}
+func (p funcPauser) PauseWriting() { p.Pause() }
+func (p funcPauser) Resume() {
+	if p.resume != nil {
+		p.resume()
+	}
+}
+
 // newRequest is the request the tests serve; testHead is its encoded head.
 func newRequest(body io.Reader, contentLength int64) *http.Request {
 	r := httptest.NewRequest("POST", "http://example.com/p?q=1", body)
@@ -301,7 +317,7 @@ func runScript(t testing.TB, steps []step, o runOptions) run {
 			hr = newRequest(body, -1)
 		}
 		req = &hostapi.Request{W: rec, R: hr, MaxBody: o.maxBody, BeforeHead: o.beforeHead,
-			Egress: o.egress, Cache: o.cache, Tenant: o.tenant, MaxSubrequests: o.maxSubrequests, Yield: o.yield, Resume: o.resume,
+			Egress: o.egress, Cache: o.cache, Tenant: o.tenant, MaxSubrequests: o.maxSubrequests, Pauser: funcPauser{o.yield, o.resume},
 			Buffered: o.buffered, KV: o.kv, KVBindings: o.kvBindings}
 		ctx = hostapi.NewContext(ctx, req)
 	}

@@ -12,6 +12,19 @@ import (
 	"github.com/wedgeworks/wedge/cache"
 )
 
+// Pauser is what a Request's blocking hostcalls call around their wait
+// (runtime.Meter is one).
+type Pauser interface {
+	// Pause is called before the wait, Resume after it.
+	Pause()
+	Resume()
+	// PauseWriting is Pause for the hostcalls that write into the guest's
+	// memory while they wait: reading the request body or a fetched body
+	// straight into the guest's buffer. (The runtime resets an instance
+	// faster when it knows no pause wrote to its memory.)
+	PauseWriting()
+}
+
 // Request is one HTTP request's state as the guest sees it.
 type Request struct {
 	// W and R are the request being served. R.Body is read as the guest
@@ -24,17 +37,12 @@ type Request struct {
 	// BeforeHead, if set, is called with the response header right before
 	// the head is sent, e.g. to add Server-Timing.
 	BeforeHead func(h http.Header)
-	// Yield and Resume, if set, bracket every hostcall that may block on
-	// the client (reading the body, writing or flushing the response) or
-	// on the network (outbound requests, their bodies, a shared cache
-	// fill), so that the scheduler can run another guest meanwhile.
-	Yield, Resume func()
-	// YieldWrite, if set, is Yield for the hostcalls that write into the
-	// guest's memory while they wait: reading the request body or a
-	// fetched body straight into the guest's buffer. Nil means Yield.
-	// (The runtime resets an instance faster when it knows no pause wrote
-	// to its memory: see runtime.Meter.PauseWriting.)
-	YieldWrite func()
+	// Pauser, if set, brackets every hostcall that may block on the
+	// client (reading the body, writing or flushing the response) or on
+	// the network (outbound requests, their bodies, a shared cache fill),
+	// so that the scheduler can run another guest meanwhile: the
+	// request's runtime.Meter.
+	Pauser Pauser
 	// Buffered is how many bytes of response body W takes without
 	// blocking until the first flush: writes within it do not pause.
 	// net/http's servers buffer 2 KiB (HTTP/1) or 4 KiB (HTTP/2) before
@@ -122,22 +130,20 @@ func (r *Request) writeHead(status int) {
 }
 
 func (r *Request) yield() {
-	if r.Yield != nil {
-		r.Yield()
+	if r.Pauser != nil {
+		r.Pauser.Pause()
 	}
 }
 
 func (r *Request) yieldWrite() {
-	if r.YieldWrite != nil {
-		r.YieldWrite()
-		return
+	if r.Pauser != nil {
+		r.Pauser.PauseWriting()
 	}
-	r.yield()
 }
 
 func (r *Request) resume() {
-	if r.Resume != nil {
-		r.Resume()
+	if r.Pauser != nil {
+		r.Pauser.Resume()
 	}
 }
 

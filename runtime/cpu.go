@@ -29,20 +29,9 @@ import (
 type Meter struct {
 	// Limit is the CPU time the request may use; zero means no limit.
 	Limit time.Duration
-	// Preempt, if set, is called from every check with the CPU time used
-	// since the guest last gave its place up; it may give the guest's
-	// place on the CPU to another request and take it back (the meter is
-	// paused meanwhile), and reports whether it did.
-	Preempt func(sinceLast time.Duration) bool
-	// Waiting, if set, is asked at every check whether another request
-	// waits for this one's place right now; when it does, the check
-	// accounts the CPU time and calls Preempt at once instead of at the
-	// next full check (every fullCheckEvery checks). It must be cheap.
-	Waiting func() bool
-	// OnPause and OnResume, if set, are called by Pause (after the
-	// segment ends) and Resume (before the next starts): the scheduler
-	// gives the guest's place on the CPU up while it waits.
-	OnPause, OnResume func()
+	// Sched, if set, shares the CPU between requests: the meter tells it
+	// when its guest waits, runs on, or is asked for its place.
+	Sched Sched
 
 	mu        sync.Mutex // Used against a run in progress
 	used      time.Duration
@@ -54,6 +43,25 @@ type Meter struct {
 	checks    int           // checks since the last full one
 	pollMark  time.Duration // used at the last pollNetwork
 	watch     *faultWatch   // the instance's, during a run from an image
+}
+
+// Sched is how a Meter's guest shares the CPU (the scheduler's places).
+type Sched interface {
+	// Waiting is asked at every check whether another request waits for
+	// this one's place right now; when it does, the check accounts the
+	// CPU time and calls Preempt at once instead of at the next full check
+	// (every fullCheckEvery checks). It must be cheap.
+	Waiting() bool
+	// Preempt is called from those checks with the CPU time the guest
+	// used since it last gave its place up, and in all; it may give the
+	// guest's place on the CPU to another request and take it back (the
+	// meter is paused meanwhile), and reports whether it did.
+	Preempt(sinceLast, total time.Duration) bool
+	// Release and Acquire are called by Pause (after the segment ends) and
+	// Resume (before the next starts): the guest's place on the CPU is
+	// given up while it waits.
+	Release()
+	Acquire()
 }
 
 // fullCheckEvery is how often a check reads the CPU clock, tests the
@@ -100,8 +108,8 @@ func (m *Meter) Pause() {
 	}
 	m.stop()
 	m.watch.end()
-	if m.OnPause != nil {
-		m.OnPause()
+	if m.Sched != nil {
+		m.Sched.Release()
 	}
 }
 
@@ -121,8 +129,8 @@ func (m *Meter) Resume() {
 	if m == nil {
 		return
 	}
-	if m.OnResume != nil {
-		m.OnResume()
+	if m.Sched != nil {
+		m.Sched.Acquire()
 	}
 	m.watch.begin()
 	m.start()
@@ -152,7 +160,7 @@ func meterFrom(ctx context.Context) *Meter {
 func (m *Meter) check(yield func()) {
 	m.checks++
 	full := m.checks >= fullCheckEvery
-	if !full && (m.Waiting == nil || !m.Waiting()) {
+	if !full && (m.Sched == nil || !m.Sched.Waiting()) {
 		return
 	}
 	if full {
@@ -169,7 +177,7 @@ func (m *Meter) check(yield func()) {
 		m.pollMark = m.used
 		polled = pollNetwork()
 	}
-	if m.Preempt != nil && m.Preempt(m.used-m.sliceMark) {
+	if m.Sched != nil && m.Sched.Preempt(m.used-m.sliceMark, m.used) {
 		m.sliceMark = m.used
 	} else if full && !polled {
 		// A check made early because someone waits, and kept the

@@ -426,12 +426,8 @@ func (s *Scheduler) Run(ctx context.Context, w *Worker, rc runtime.RunConfig) (r
 	if rc.Meter.Limit == 0 {
 		rc.Meter.Limit = time.Duration(w.Limits.CPUMillis) * time.Millisecond
 	}
-	if rc.Meter.Preempt == nil {
-		meter := rc.Meter
-		rc.Meter.Preempt = func(used time.Duration) bool { return s.preempt(w.Tenant, used, meter.Used()) }
-		rc.Meter.Waiting = func() bool { return s.cpu.starved.Load() > 0 }
-		rc.Meter.OnPause = func() { s.cpu.release(w.Tenant) }
-		rc.Meter.OnResume = func() { s.cpu.acquire(context.Background(), w.Tenant, -1) }
+	if rc.Meter.Sched == nil {
+		rc.Meter.Sched = ts
 	}
 	start := time.Now()
 	in, err := w.take(ctx)
@@ -478,8 +474,10 @@ func (s *Scheduler) preempt(tenant string, used, total time.Duration) bool {
 }
 
 // tenantState is what the scheduler keeps per tenant: requests in flight
-// and the rate limit's bucket.
+// and the rate limit's bucket. It is also its requests' runtime.Sched.
 type tenantState struct {
+	s        *Scheduler
+	name     string
 	inflight atomic.Int64
 
 	mu     sync.Mutex
@@ -509,6 +507,15 @@ func (s *Scheduler) tenant(name string) *tenantState {
 	if c, ok := s.tenants.Load(name); ok {
 		return c.(*tenantState)
 	}
-	c, _ := s.tenants.LoadOrStore(name, new(tenantState))
+	c, _ := s.tenants.LoadOrStore(name, &tenantState{s: s, name: name})
 	return c.(*tenantState)
 }
+
+// Waiting, Preempt, Release and Acquire make tenantState the
+// runtime.Sched of the tenant's requests.
+func (t *tenantState) Waiting() bool { return t.s.cpu.starved.Load() > 0 }
+func (t *tenantState) Preempt(sinceLast, total time.Duration) bool {
+	return t.s.preempt(t.name, sinceLast, total)
+}
+func (t *tenantState) Release() { t.s.cpu.release(t.name) }
+func (t *tenantState) Acquire() { t.s.cpu.acquire(context.Background(), t.name, -1) }

@@ -50,7 +50,7 @@ func newWorker(t *testing.T, s *scheduler.Scheduler, rt *runtime.Runtime, wasm [
 func serve(s *scheduler.Scheduler, w *scheduler.Worker) (int, error) {
 	rec := httptest.NewRecorder()
 	meter := &scheduler.Meter{}
-	req := &hostapi.Request{W: rec, R: httptest.NewRequest("GET", "http://h/path", nil), Yield: meter.Pause, Resume: meter.Resume}
+	req := &hostapi.Request{W: rec, R: httptest.NewRequest("GET", "http://h/path", nil), Pauser: meter}
 	_, err := s.Run(hostapi.NewContext(context.Background(), req), w, scheduler.RunConfig{Meter: meter})
 	req.Finish()
 	return rec.Code, err
@@ -132,7 +132,7 @@ func TestTenantConcurrency(t *testing.T) {
 			defer wg.Done()
 			meter := &scheduler.Meter{}
 			req := &hostapi.Request{W: &blockingWriter{ResponseRecorder: httptest.NewRecorder(), release: release}, R: httptest.NewRequest("GET", "http://h/", nil),
-				Yield: meter.Pause, Resume: meter.Resume}
+				Pauser: meter}
 			s.Run(hostapi.NewContext(context.Background(), req), busy, scheduler.RunConfig{Meter: meter})
 		}()
 	}
