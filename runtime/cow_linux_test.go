@@ -95,11 +95,12 @@ func TestCowResetWatched(t *testing.T) {
 			fresh = fresh || !written[p]
 		}
 		var w faultWatch
-		w.begin()
+		meter := &Meter{watch: &w} // its segment is the watch's stretch
+		meter.start()
 		for _, p := range pages {
 			m.region[p*int(hostPage)+rng.IntN(int(hostPage))] ^= 0x5A
 		}
-		w.end()
+		meter.stop()
 		if fresh && w.clean() {
 			t.Fatalf("round %d: a write to a page never written before took no fault", round)
 		}

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	goruntime "runtime"
 	"sync"
 	"time"
 
@@ -10,18 +11,20 @@ import (
 )
 
 // Meter measures the CPU time a request's guest uses, and enforces its CPU
-// limit. It reads the CPU clock of the thread the guest runs on
-// (CLOCK_THREAD_CPUTIME_ID), not the wall clock: time the guest spends
-// waiting — for the request body, a slow client, a fetch, its turn on the
-// CPU — is not its CPU time.
+// limit. Time the guest spends waiting — for the request body, a slow
+// client, a fetch, its turn on the CPU — is not its CPU time.
 //
 // The guest runs in segments: from the start of a call, or from the end of
 // a pause, to the next check (wedge_runtime.check, which instrumented
 // guests call every few microseconds of work), pause or the end of the
-// call. A goroutine can change threads only where it blocks or yields,
-// which are segment ends; a segment whose thread clock went backwards or
-// faster than the wall clock (the goroutine moved after all, e.g. preempted
-// inside a host function) counts its wall time instead.
+// call. A segment keeps its goroutine on one thread (LockOSThread) and
+// reads the thread's counters at both ends (sampleThread: page faults for
+// the instance's reset, see faultWatch, and thread switches). A segment
+// whose thread was not switched out ran all along: its CPU time is its
+// time on the monotonic clock. One whose thread was switched out reads
+// the thread's CPU clock (CLOCK_THREAD_CPUTIME_ID), which the segment
+// also read when it began; skipping that read when the thread stayed
+// saves a system call per segment.
 //
 // Host functions that make the guest wait (for the request body, a slow
 // client, a fetch) call Pause before and Resume after. A Meter is used by
@@ -36,8 +39,10 @@ type Meter struct {
 	mu        sync.Mutex // Used against a run in progress
 	used      time.Duration
 	running   bool
-	cpu0      int64 // thread CPU clock at the segment's start, ns
-	wall0     int64 // monotonic clock at the segment's start, ns
+	seg0      threadSample // the thread's counters at the segment's start
+	sampled   bool         // seg0 was read
+	cpu0      int64        // the thread's CPU clock at the segment's start, ns
+	wall0     int64        // monotonic clock at the segment's start, ns
 	sliceMark time.Duration
 	exceeded  bool
 	checks    int           // checks since the last full one
@@ -76,9 +81,17 @@ func (m *Meter) Used() time.Duration {
 	return m.used
 }
 
-// start begins a segment on the calling thread.
+// threadSample is what sampleThread reads of a thread: page faults and
+// thread switches (-1: unknown).
+type threadSample struct{ faults, switches int64 }
+
+// start begins a segment on the calling thread, and keeps the goroutine
+// on it until stop.
 func (m *Meter) start() {
+	goruntime.LockOSThread()
+	s, ok := sampleThread()
 	m.mu.Lock()
+	m.seg0, m.sampled = s, ok
 	m.cpu0, m.wall0 = threadCPU(), nanotime()
 	m.running = true
 	m.mu.Unlock()
@@ -92,11 +105,21 @@ func (m *Meter) stop() {
 		return
 	}
 	m.running = false
-	cpu, wall := threadCPU()-m.cpu0, nanotime()-m.wall0
-	if cpu < 0 || cpu > wall+int64(time.Millisecond) {
-		cpu = wall // the goroutine changed threads: count its wall time
+	s, ok := sampleThread()
+	cpu := nanotime() - m.wall0
+	ok = ok && m.sampled
+	if !ok || s.switches < 0 || s.switches != m.seg0.switches {
+		// The thread was switched out (or we cannot tell): the
+		// monotonic clock ran on without the guest.
+		cpu = max(threadCPU()-m.cpu0, 0)
 	}
+	goruntime.UnlockOSThread()
 	m.used += time.Duration(cpu)
+	if ok {
+		m.watch.stretch(m.seg0.faults, s.faults)
+	} else {
+		m.watch.lose()
+	}
 }
 
 // Pause ends the running segment: the guest waits in a host function.
@@ -107,7 +130,6 @@ func (m *Meter) Pause() {
 		return
 	}
 	m.stop()
-	m.watch.end()
 	if m.Sched != nil {
 		m.Sched.Release()
 	}
@@ -132,7 +154,6 @@ func (m *Meter) Resume() {
 	if m.Sched != nil {
 		m.Sched.Acquire()
 	}
-	m.watch.begin()
 	m.start()
 }
 
@@ -171,7 +192,6 @@ func (m *Meter) check(yield func()) {
 		m.exceeded = true
 		panic(errCPULimit)
 	}
-	m.watch.end() // the goroutine may change threads here
 	polled := false
 	if full && m.used-m.pollMark >= pollEvery {
 		m.pollMark = m.used
@@ -184,7 +204,6 @@ func (m *Meter) check(yield func()) {
 		// place, does not yield: the full check will.
 		yield()
 	}
-	m.watch.begin()
 	m.start()
 }
 

@@ -275,10 +275,9 @@ func (in *Instance) Run(ctx context.Context, rc RunConfig) (Result, error) {
 	defer func() { in.stdout.w, in.stderr.w = nil, nil }()
 	start := time.Now()
 	in.watch = faultWatch{}
-	if rc.Meter != nil { // the watch stops where the meter's segments do
+	if rc.Meter != nil { // the meter's segments are the watch's stretches
 		rc.Meter.watch = &in.watch
-		in.watch.begin()
-		defer func() { in.watch.end(); rc.Meter.watch = nil }()
+		defer func() { rc.Meter.watch = nil }()
 	}
 	err := in.img.m.metered(ctx, rc.Meter, func(ctx context.Context) error {
 		in.sleep.ctx = ctx // the metered context: a sleep pauses its meter

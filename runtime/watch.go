@@ -1,7 +1,5 @@
 package runtime
 
-import goruntime "runtime"
-
 // faultWatch tells whether a run can have made new private pages in its
 // instance's copy-on-write memory, so that Reset can skip asking the
 // kernel which pages are private (see cowMemory.reset).
@@ -16,56 +14,39 @@ import goruntime "runtime"
 // ends: no fault in between, no new private page. A fault elsewhere
 // (the Go heap growing in a host function) only costs a full scan.
 //
-// Where the goroutine may change threads — a check that yields, a pause
-// in a hostcall waiting on the network or the client — the watch stops
-// and starts again after. A pause must not write to the guest's memory
-// (the hostcalls that would, reading a body into it, pause with
-// Meter.PauseWriting, which gives the watch up for the run).
+// The meter's segments are the stretches: each keeps the goroutine on
+// one thread and reads its counters at both ends (Meter.start, stop).
+// A pause must not write to the guest's memory (the hostcalls that would,
+// reading a body into it, pause with Meter.PauseWriting, which gives the
+// watch up for the run).
 type faultWatch struct {
 	watched bool  // a stretch was watched
-	locked  bool  // watching now: the goroutine is locked to its thread
 	lost    bool  // something may have written unwatched
-	start   int64 // the thread's fault count when the stretch began
-	faults  int64
+	faults  int64 // in the stretches watched
 }
 
-// begin starts watching on the calling goroutine's thread.
-func (w *faultWatch) begin() {
-	if w == nil || w.lost || w.locked {
+// stretch counts the faults of one stretch: the thread's fault counts at
+// its start and end (-1: unknown).
+func (w *faultWatch) stretch(from, to int64) {
+	if w == nil || w.lost {
 		return
 	}
-	goruntime.LockOSThread()
-	w.locked, w.watched = true, true
-	if w.start = threadFaults(); w.start < 0 {
-		w.lose()
-	}
-}
-
-// end stops watching, counting the stretch's faults.
-func (w *faultWatch) end() {
-	if w == nil || !w.locked {
-		return
-	}
-	n := threadFaults()
-	w.locked = false
-	goruntime.UnlockOSThread()
-	if n < 0 {
+	if from < 0 || to < 0 {
 		w.lost = true
 		return
 	}
-	w.faults += n - w.start
+	w.watched = true
+	w.faults += to - from
 }
 
 // lose gives the watch up for the rest of the run.
 func (w *faultWatch) lose() {
-	if w == nil {
-		return
+	if w != nil {
+		w.lost = true
 	}
-	w.end()
-	w.lost = true
 }
 
 // clean reports whether the whole run was watched and took no fault.
 func (w *faultWatch) clean() bool {
-	return w.watched && !w.lost && !w.locked && w.faults == 0
+	return w.watched && !w.lost && w.faults == 0
 }

@@ -4,12 +4,13 @@ package runtime
 
 import "golang.org/x/sys/unix"
 
-// threadFaults returns the calling thread's page fault count, minor and
-// major, or -1.
-func threadFaults() int64 {
+// sampleThread reads the calling thread's page faults, minor and major,
+// and its thread switches, voluntary or not, in one system call
+// (getrusage RUSAGE_THREAD). ok is false when the kernel refused.
+func sampleThread() (s threadSample, ok bool) {
 	var ru unix.Rusage
 	if unix.Getrusage(unix.RUSAGE_THREAD, &ru) != nil {
-		return -1
+		return threadSample{}, false
 	}
-	return ru.Minflt + ru.Majflt
+	return threadSample{faults: ru.Minflt + ru.Majflt, switches: ru.Nvcsw + ru.Nivcsw}, true
 }
