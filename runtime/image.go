@@ -267,9 +267,9 @@ func (in *Instance) Run(ctx context.Context, rc RunConfig) (Result, error) {
 	in.dirty = true
 	in.img.m.touch()
 	if rc.WallTime > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, rc.WallTime, errWallTime)
-		defer cancel()
+		wall := newWallContext(ctx, rc.WallTime)
+		defer wall.stop()
+		ctx = wall
 	}
 	in.stdout.w, in.stderr.w = rc.Stdout, rc.Stderr
 	defer func() { in.stdout.w, in.stderr.w = nil, nil }()

@@ -134,9 +134,9 @@ type Result struct {
 func (m *Module) Run(ctx context.Context, cfg RunConfig) (Result, error) {
 	var res Result
 	if cfg.WallTime > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, cfg.WallTime, errWallTime)
-		defer cancel()
+		wall := newWallContext(ctx, cfg.WallTime)
+		defer wall.stop()
+		ctx = wall
 	}
 	limit := m.r.maxBytes
 	if cfg.MemoryLimit > 0 && cfg.MemoryLimit < limit {
@@ -328,7 +328,7 @@ func classify(ctx context.Context, err error, refused *atomic.Bool, phase string
 	if refused.Load() {
 		return api.NewError(api.CodeMemoryLimit, "the worker exceeded its memory limit", err)
 	}
-	if errors.Is(err, errCPULimit) || context.Cause(ctx) == errCPULimit {
+	if errors.Is(err, errCPULimit) || cause(ctx) == errCPULimit {
 		return api.NewError(api.CodeCPULimit, "the worker exceeded its CPU time limit", err)
 	}
 	if errors.Is(err, errCallDepth) {
@@ -338,7 +338,7 @@ func classify(ctx context.Context, err error, refused *atomic.Bool, phase string
 	if errors.As(err, &exit) {
 		switch exit.ExitCode() {
 		case sys.ExitCodeDeadlineExceeded:
-			if context.Cause(ctx) == errWallTime {
+			if cause(ctx) == errWallTime {
 				return api.NewError(api.CodeWallTime, "the worker exceeded its wall-time limit", err)
 			}
 			return api.NewError(api.CodeWallTime, "the request's deadline passed", err)
@@ -355,7 +355,7 @@ func classify(ctx context.Context, err error, refused *atomic.Bool, phase string
 		switch {
 		case errors.Is(ctx.Err(), context.Canceled):
 			return context.Canceled
-		case context.Cause(ctx) == errWallTime:
+		case cause(ctx) == errWallTime:
 			return api.NewError(api.CodeWallTime, "the worker exceeded its wall-time limit", err)
 		default:
 			return api.NewError(api.CodeWallTime, "the request's deadline passed", err)
