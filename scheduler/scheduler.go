@@ -92,6 +92,7 @@ type Scheduler struct {
 	maxPooled int64
 	fresh     bool
 	pooled    atomic.Int64 // ready instances held by all workers
+	created   atomic.Int64 // instances made from images, by all workers
 
 	tenants sync.Map // tenant name → *tenantState
 
@@ -284,6 +285,10 @@ func (s *Scheduler) Images() int {
 // Pooled returns how many ready instances the workers hold.
 func (s *Scheduler) Pooled() int { return int(s.pooled.Load()) }
 
+// Created returns how many instances the workers made from their images
+// (the other requests were served by pooled, reset ones).
+func (s *Scheduler) Created() int64 { return s.created.Load() }
+
 // SHA256 is the worker's module hash.
 func (w *Worker) SHA256() string { return w.module.SHA256() }
 
@@ -337,6 +342,7 @@ func (w *Worker) take(ctx context.Context) (*runtime.Instance, error) {
 		in := w.pop()
 		if in == nil {
 			w.created.Add(1)
+			w.s.created.Add(1)
 			return w.image.NewInstance(ctx)
 		}
 		if in.Stale() { // made before an eviction of the code

@@ -105,7 +105,9 @@ func newHost(ctx context.Context, cfg hostConfig) (*host, error) {
 		js.ShareCompiledCode(rt.CompiledCode)
 	}
 	m := metrics.New()
-	err = registerCodeMetrics(m, rt)
+	err = errors.Join(registerCodeMetrics(m, rt),
+		m.GaugeFunc("wedge_instances_pooled", "Ready instances the workers hold, reset to their images.", func() float64 { return float64(sched.Pooled()) }),
+		m.CounterFunc("wedge_instances_created_total", "Instances made from images (the other requests reused pooled ones).", func() float64 { return float64(sched.Created()) }))
 	var nf control.Netfilter
 	if cfg.netfilter != nil && err == nil {
 		err = registerNetfilterMetrics(m, cfg.netfilter)
