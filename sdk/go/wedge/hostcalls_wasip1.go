@@ -132,7 +132,8 @@ func wedgeHandle() {
 // the worker's state is captured as its image. It collects init's garbage
 // (otherwise every request, starting from the same heap, would pay for the
 // same collection) leaving free heap for requests (see reserveHeadroom),
-// warms the SDK up (see warmUp), finds the runtime's random generator,
+// warms the SDK up (see warmUp), makes the exchange every request takes
+// (see spare), finds the runtime's random generator,
 // which every request re-seeds (see reseed), and primes the allocator
 // (see primeAllocator). None of this touches the worker's own state.
 //
@@ -141,6 +142,7 @@ func wedgePrepare() {
 	reserveHeadroom()
 	runtime.GC()
 	warmUp()
+	spare = newExchange()
 	locateRand()
 	primeAllocator()
 }

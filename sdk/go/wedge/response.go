@@ -34,9 +34,11 @@ type responseWriter struct {
 	length   int      // Content-Length to send with the head, if >= 0 (set by finish)
 }
 
-func newResponseWriter(h host) *responseWriter {
+// newResponseWriter makes x's response writer.
+func newResponseWriter(h host, x *exchange) *responseWriter {
 	b := bufferPool.Get().(*buffers)
-	return &responseWriter{h: h, header: make(http.Header), buf: b.body[:0], bufs: b, length: -1}
+	x.w = responseWriter{h: h, header: x.respHeader, buf: b.body[:0], bufs: b, length: -1}
+	return &x.w
 }
 
 func (w *responseWriter) Header() http.Header { return w.header }

@@ -24,11 +24,12 @@ func warmUp() {
 	} {
 		h.head = appendField(appendField(h.head, kv[0]), kv[1])
 	}
-	req, err := readRequest(h)
+	x := newExchange()
+	req, err := readRequest(h, x)
 	if err != nil {
 		return
 	}
-	w := newResponseWriter(h)
+	w := newResponseWriter(h, x)
 	w.Header().Set("X-Warm", "1")
 	fmt.Fprintf(w, "%s %s %d %v\n", req.Method, req.URL.Path, 1, true)
 	io.WriteString(w, http.StatusText(http.StatusOK))

@@ -73,8 +73,13 @@ func codeError(op string, c int32) error {
 
 // serve handles one request: the body of wedge_handle.
 func serve(h host) {
-	req, err := readRequest(h)
-	w := newResponseWriter(h)
+	x := spare
+	if x == nil {
+		x = newExchange()
+	}
+	spare = nil
+	req, err := readRequest(h, x)
+	w := newResponseWriter(h, x)
 	switch {
 	case err != nil:
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -95,8 +100,33 @@ func serve(h host) {
 // One request at a time reads it, and decodeFields copies what it keeps.
 var headBuf [2048]byte
 
-// readRequest asks the host for the request head and builds an *http.Request.
-func readRequest(h host) (*http.Request, error) {
+// exchange holds the objects of one request that the handler sees: the
+// request, its URL and header, the response writer and its header, and
+// room for header values. Allocated one by one they were five allocations
+// and five pages written on every request, each object in its size
+// class's span; a Go guest pays for every allocation, and its instance's
+// reset for every page.
+type exchange struct {
+	req        http.Request
+	url        url.URL
+	w          responseWriter
+	reqHeader  http.Header
+	respHeader http.Header
+	values     [16]string // for the request's header fields of one value
+}
+
+func newExchange() *exchange {
+	return &exchange{reqHeader: make(http.Header), respHeader: make(http.Header)}
+}
+
+// spare is the exchange the next request takes: set by wedge_prepare, so
+// that it lies in the image, ready, for every request (which starts from
+// the image); nil otherwise, and each request allocates its own.
+var spare *exchange
+
+// readRequest asks the host for the request head and builds an *http.Request
+// in x.
+func readRequest(h host, x *exchange) (*http.Request, error) {
 	buf := headBuf[:]
 	n := h.requestHead(buf)
 	if n < 0 {
@@ -108,11 +138,13 @@ func readRequest(h host) (*http.Request, error) {
 			return nil, errMalformed
 		}
 	}
-	r := &http.Request{
-		Header:        make(http.Header),
+	x.req = http.Request{
+		Header:        x.reqHeader,
 		ContentLength: -1,
 		Body:          http.NoBody,
 	}
+	r := &x.req
+	values := x.values[:]
 	var rawURL, cl string
 	var connState *tls.ConnectionState
 	err := decodeFields(buf[:n], func(name, value string) {
@@ -120,7 +152,13 @@ func readRequest(h host) (*http.Request, error) {
 			if !isCanonical(name) { // the host sends names net/http made canonical
 				name = http.CanonicalHeaderKey(name)
 			}
-			r.Header[name] = append(r.Header[name], value)
+			if old, ok := r.Header[name]; ok || len(values) == 0 {
+				r.Header[name] = append(old, value)
+				return
+			}
+			values[0] = value
+			r.Header[name] = values[:1:1]
+			values = values[1:]
 			return
 		}
 		switch name {
@@ -148,7 +186,8 @@ func readRequest(h host) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	u, uri, simple := parseSimpleURL(rawURL)
+	u := &x.url
+	uri, simple := parseSimpleURL(rawURL, u)
 	if !simple {
 		if u, err = url.Parse(rawURL); err != nil {
 			return nil, err
@@ -192,11 +231,12 @@ func isCanonical(name string) bool {
 
 // parseSimpleURL parses the URLs the host sends for almost every request
 // — http or https, a host name or IPv4 address with an optional port, a
-// path without escapes, an optional query — into what url.Parse would
-// return, and the request URI (path and query) as u.RequestURI() would.
-// It reports false for anything else, which url.Parse then handles:
-// url.Parse and RequestURI cost a Go guest several microseconds a request.
-func parseSimpleURL(raw string) (u *url.URL, requestURI string, ok bool) {
+// path without escapes, an optional query — into u, as url.Parse would
+// return it, and returns the request URI (path and query) as
+// u.RequestURI() would. It reports false for anything else, which
+// url.Parse then handles: url.Parse and RequestURI cost a Go guest several
+// microseconds a request.
+func parseSimpleURL(raw string, u *url.URL) (requestURI string, ok bool) {
 	var scheme string
 	switch {
 	case strings.HasPrefix(raw, "http://"):
@@ -204,11 +244,11 @@ func parseSimpleURL(raw string) (u *url.URL, requestURI string, ok bool) {
 	case strings.HasPrefix(raw, "https://"):
 		scheme, raw = "https", raw[len("https://"):]
 	default:
-		return nil, "", false
+		return "", false
 	}
 	slash := strings.IndexByte(raw, '/')
 	if slash <= 0 {
-		return nil, "", false
+		return "", false
 	}
 	host, uri := raw[:slash], raw[slash:]
 	colon := -1
@@ -216,29 +256,30 @@ func parseSimpleURL(raw string) (u *url.URL, requestURI string, ok bool) {
 		switch c := host[i]; {
 		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '.':
 			if colon >= 0 && (c < '0' || c > '9') {
-				return nil, "", false // the port is digits only
+				return "", false // the port is digits only
 			}
 		case c == ':' && colon < 0:
 			colon = i
 		default:
-			return nil, "", false
+			return "", false
 		}
 	}
 	path, query, hasQuery := strings.Cut(uri, "?")
 	if hasQuery && query == "" {
-		return nil, "", false // ForceQuery
+		return "", false // ForceQuery
 	}
 	for i := 0; i < len(path); i++ {
 		if !plainPathByte[path[i]] {
-			return nil, "", false
+			return "", false
 		}
 	}
 	for i := 0; i < len(query); i++ {
 		if c := query[i]; c <= ' ' || c == 0x7f || c == '#' {
-			return nil, "", false
+			return "", false
 		}
 	}
-	return &url.URL{Scheme: scheme, Host: host, Path: path, RawQuery: query}, uri, true
+	*u = url.URL{Scheme: scheme, Host: host, Path: path, RawQuery: query}
+	return uri, true
 }
 
 // plainPathByte marks the bytes a path may have for url.Parse to keep it

@@ -199,6 +199,44 @@ func TestLargeHead(t *testing.T) {
 	}
 }
 
+// TestManyHeaders: more fields than the exchange has room for, repeated
+// names among them, and a handler that adds to one: every value arrives,
+// in order, and the additions do not overwrite another field's value.
+func TestManyHeaders(t *testing.T) {
+	var fields []string
+	want := http.Header{}
+	for i := range 20 {
+		name := fmt.Sprintf("X-H%d", i)
+		fields = append(fields, name, "v"+fmt.Sprint(i))
+		want.Add(name, "v"+fmt.Sprint(i))
+		if i%7 == 0 {
+			fields = append(fields, name, "again")
+			want.Add(name, "again")
+		}
+	}
+	for _, spared := range []bool{false, true} {
+		if spared {
+			spare = newExchange()
+		}
+		var got http.Header
+		HandleFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Header.Add("X-H0", "added")
+			r.Header.Add("X-H1", "added")
+			got = r.Header.Clone()
+		})
+		serve(newFakeHost("GET", "http://h/", "", fields...))
+		want := want.Clone()
+		want.Add("X-H0", "added")
+		want.Add("X-H1", "added")
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("spare %v: header\n%v\nwant\n%v", spared, got, want)
+		}
+		if spare != nil {
+			t.Errorf("spare %v: the request did not take the spare exchange", spared)
+		}
+	}
+}
+
 func TestRequestTLS(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -272,7 +310,8 @@ func FuzzParseSimpleURL(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		u, uri, ok := parseSimpleURL(raw)
+		u := new(url.URL)
+		uri, ok := parseSimpleURL(raw, u)
 		if !ok {
 			return
 		}
