@@ -156,8 +156,10 @@ func (e *Edge) lookup(host, path string) *scheduler.Worker {
 
 // normalizeHost strips the port and a trailing dot and lower-cases.
 func normalizeHost(host string) string {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
+	if strings.IndexByte(host, ':') >= 0 { // SplitHostPort's error for no port is an allocation
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
 	}
 	host = strings.TrimSuffix(host, ".")
 	for i := 0; i < len(host); i++ {

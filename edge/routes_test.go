@@ -43,3 +43,23 @@ func TestRouteTable(t *testing.T) {
 		t.Error("a nil table matched")
 	}
 }
+
+func TestNormalizeHost(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"hello.demo.wedge.localhost", "hello.demo.wedge.localhost"},
+		{"Hello.Demo.Wedge.Localhost:8080", "hello.demo.wedge.localhost"},
+		{"example.com.", "example.com"},
+		{"example.com.:443", "example.com"},
+		{"[::1]:8080", "::1"},
+		{"[::1]", "[::1]"},
+		{"127.0.0.1", "127.0.0.1"},
+		{"", ""},
+	} {
+		if got := normalizeHost(tt.in); got != tt.want {
+			t.Errorf("normalizeHost(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { normalizeHost("hello.demo.wedge.localhost") }); n != 0 {
+		t.Errorf("normalizeHost of a host without a port: %v allocations, want 0", n)
+	}
+}
