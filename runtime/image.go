@@ -183,13 +183,15 @@ type Instance struct {
 	mod    wapi.Module // nil until instantiated (always nil for fresh instances between runs)
 	mem    *cowMemory
 	handle wapi.Function
-	stdout switchWriter
-	stderr switchWriter
-	sleep  sleeper
-	gen    uint64     // the module's eviction count when it was made
-	watch  faultWatch // the last run's, for Reset
-	dirty  bool
-	broken bool
+	// globals are mod's globals of img.globals, in order, looked up once.
+	globals []wapi.MutableGlobal
+	stdout  switchWriter
+	stderr  switchWriter
+	sleep   sleeper
+	gen     uint64     // the module's eviction count when it was made
+	watch   faultWatch // the last run's, for Reset
+	dirty   bool
+	broken  bool
 }
 
 // NewInstance makes an instance at the image. For a resettable image it
@@ -238,12 +240,19 @@ func (img *Image) NewInstance(ctx context.Context) (*Instance, error) {
 }
 
 func (in *Instance) restoreGlobals() bool {
-	for _, g := range in.img.globals {
-		mg, ok := in.mod.ExportedGlobal(g.export).(wapi.MutableGlobal)
-		if !ok {
-			return false
+	if in.globals == nil {
+		in.globals = make([]wapi.MutableGlobal, 0, len(in.img.globals))
+		for _, g := range in.img.globals {
+			mg, ok := in.mod.ExportedGlobal(g.export).(wapi.MutableGlobal)
+			if !ok {
+				in.globals = nil
+				return false
+			}
+			in.globals = append(in.globals, mg)
 		}
-		mg.Set(g.value)
+	}
+	for i, g := range in.img.globals {
+		in.globals[i].Set(g.value)
 	}
 	return true
 }
@@ -341,6 +350,7 @@ func (in *Instance) Close() {
 	if in.mod != nil {
 		in.mod.Close(context.Background())
 		in.mod = nil
+		in.globals = nil
 	}
 	in.img.live.Done()
 	in.img = nil
