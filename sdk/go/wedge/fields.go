@@ -19,7 +19,11 @@ func appendField(b []byte, s string) []byte {
 // strings share one copy of b: a head costs one allocation, not two per
 // field (each costs a wasm guest far more than it costs native code).
 func decodeFields(b []byte, fn func(name, value string)) error {
-	s := string(b)
+	return decodeFieldsString(string(b), fn)
+}
+
+// decodeFieldsString is decodeFields on a head that is a string already.
+func decodeFieldsString(s string, fn func(name, value string)) error {
 	for len(s) > 0 {
 		name, rest, ok := cutFieldString(s)
 		if !ok {

@@ -143,6 +143,7 @@ func wedgePrepare() {
 	runtime.GC()
 	warmUp()
 	spare = newExchange()
+	spare.inImage = true
 	locateRand()
 	primeAllocator()
 }

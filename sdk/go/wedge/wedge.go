@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 var handler http.Handler
@@ -113,6 +114,10 @@ type exchange struct {
 	reqHeader  http.Header
 	respHeader http.Header
 	values     [16]string // for the request's header fields of one value
+	// inImage is set on the spare: the request runs in an instance that
+	// is reset to the image after it, so nothing it makes outlives it,
+	// and its strings may point into the head buffer rather than copy it.
+	inImage bool
 }
 
 func newExchange() *exchange {
@@ -147,7 +152,13 @@ func readRequest(h host, x *exchange) (*http.Request, error) {
 	values := x.values[:]
 	var rawURL, cl string
 	var connState *tls.ConnectionState
-	err := decodeFields(buf[:n], func(name, value string) {
+	var head string
+	if x.inImage && n > 0 {
+		head = unsafe.String(&buf[0], n) // see exchange.inImage
+	} else {
+		head = string(buf[:n])
+	}
+	err := decodeFieldsString(head, func(name, value string) {
 		if !strings.HasPrefix(name, ":") {
 			if !isCanonical(name) { // the host sends names net/http made canonical
 				name = http.CanonicalHeaderKey(name)
