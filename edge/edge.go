@@ -216,8 +216,8 @@ func (e *Edge) serve(rw http.ResponseWriter, r *http.Request, w *scheduler.Worke
 		e.fail(rw, nil, w, api.NewError(api.CodeBodyTooLarge, "the request body is larger than "+strconv.FormatInt(e.maxBody, 10)+" bytes", nil), start, 0)
 		return true
 	}
-	// c.meter is the request's CPU meter: blocking hostcalls pause it (and give the
-	// guest's place on the CPU up) while the guest waits.
+	// c.meter is the request's CPU meter: blocking hostcalls pause it (and
+	// give the guest's place on the CPU up) while the guest waits.
 	c := &call{start: start}
 	c.req = hostapi.Request{
 		W: rw, R: r, MaxBody: e.maxBody, Buffered: writeBuffer, Pauser: &c.meter,

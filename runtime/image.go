@@ -183,7 +183,7 @@ type Instance struct {
 	mod    wapi.Module // nil until instantiated (always nil for fresh instances between runs)
 	mem    *cowMemory
 	handle wapi.Function
-	// globals are mod's globals of img.globals, in order, looked up once.
+	// globals are mod's globals of img.globals, in order.
 	globals []wapi.MutableGlobal
 	stdout  switchWriter
 	stderr  switchWriter
@@ -231,30 +231,25 @@ func (img *Image) NewInstance(ctx context.Context) (*Instance, error) {
 			return nil, errors.New("instantiate from image: cannot grow memory to the image's size")
 		}
 	}
-	if !in.restoreGlobals() {
-		in.Close()
-		return nil, errors.New("instantiate from image: globals are not exported")
+	in.globals = make([]wapi.MutableGlobal, len(img.globals))
+	for i, g := range img.globals {
+		mg, ok := mod.ExportedGlobal(g.export).(wapi.MutableGlobal)
+		if !ok {
+			in.Close()
+			return nil, errors.New("instantiate from image: globals are not exported")
+		}
+		in.globals[i] = mg
 	}
+	in.restoreGlobals()
 	in.handle = mod.ExportedFunction(exportHandle)
 	return in, nil
 }
 
-func (in *Instance) restoreGlobals() bool {
-	if in.globals == nil {
-		in.globals = make([]wapi.MutableGlobal, 0, len(in.img.globals))
-		for _, g := range in.img.globals {
-			mg, ok := in.mod.ExportedGlobal(g.export).(wapi.MutableGlobal)
-			if !ok {
-				in.globals = nil
-				return false
-			}
-			in.globals = append(in.globals, mg)
-		}
-	}
+// restoreGlobals sets the instance's globals to the image's.
+func (in *Instance) restoreGlobals() {
 	for i, g := range in.img.globals {
 		in.globals[i].Set(g.value)
 	}
-	return true
 }
 
 // Run serves one request. rc's MemoryLimit and Env are the image's and
@@ -316,10 +311,11 @@ func (in *Instance) Reset() bool {
 		return true
 	}
 	ok, scanned := in.mem.reset(in.watch.clean())
-	if !ok || !in.restoreGlobals() {
+	if !ok {
 		in.broken = true
 		return false
 	}
+	in.restoreGlobals()
 	r := in.img.m.r
 	r.resets.Add(1)
 	if scanned {
@@ -350,7 +346,6 @@ func (in *Instance) Close() {
 	if in.mod != nil {
 		in.mod.Close(context.Background())
 		in.mod = nil
-		in.globals = nil
 	}
 	in.img.live.Done()
 	in.img = nil
